@@ -1,0 +1,208 @@
+"""The ``neurcomp`` command line (also ``python -m neurcomp``).
+
+Exit codes: 0 ok, 2 usage error (bad option, unknown model or method), 1 any other
+failure (missing or unreadable file, corrupted stream), always with one line on stderr.
+
+Example::
+
+    neurcomp models
+    neurcomp compress kodim01.png kodim01.ncz --model mshp@0.0067
+    neurcomp decompress kodim01.ncz kodim01_hat.png
+    neurcomp eval --images $NEURCOMP_DATA/kodak --model mshp@0.0067 --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from . import BitstreamError, __version__
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .container import METHODS
+
+    p = _Parser(prog="neurcomp", description="Neural image compression with real bitstreams.")
+    p.add_argument("--version", action="version", version=f"neurcomp {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    s = sub.add_parser("models", help="list shipped models: name kind rate_param value params")
+    s.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
+
+    s = sub.add_parser("compress", help="compress an image to a .ncz stream")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--model", required=True, help="a name from 'neurcomp models', e.g. mshp@0.0067")
+    s.add_argument("--method", default="amortized", choices=METHODS)
+    s.add_argument("--steps", type=int, help="iterations of an iterative method")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--side-info", help="side information file (bits-back)")
+
+    s = sub.add_parser("decompress", help="decompress a .ncz stream to PNG")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--side-info-out", help="where to write recovered side information (bits-back)")
+
+    s = sub.add_parser("info", help="print a stream's header as JSON")
+    s.add_argument("input")
+
+    s = sub.add_parser("eval", help="compress + decompress images, write per-image metrics as JSON")
+    s.add_argument("--images", required=True, nargs="+", help="a folder or image files")
+    s.add_argument("--model", required=True)
+    s.add_argument("--method", default="amortized", choices=METHODS)
+    s.add_argument("--steps", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="centre crop before coding")
+    s.add_argument("--json", required=True, help="output JSON file")
+
+    s = sub.add_parser("baseline", help="evaluate a Pillow codec over a quality sweep")
+    s.add_argument("--images", required=True, nargs="+")
+    s.add_argument("--codec", required=True, choices=["jpeg", "webp", "jpeg2000", "avif"])
+    s.add_argument("--qualities", type=float, nargs="+", help="override the default quality sweep")
+    s.add_argument("--json", required=True)
+    return p
+
+
+def _images_arg(values):
+    return values[0] if len(values) == 1 else values
+
+
+def cmd_models(a) -> int:
+    from .zoo import list_models
+
+    rows = [{k: m[k] for k in ("name", "kind", "rate_param", "value", "params")} for m in list_models()]
+    if a.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['name']} {r['kind']} {r['rate_param']} {r['value']:g} {r['params']}")
+    return 0
+
+
+def cmd_compress(a) -> int:
+    from .codec import compress_file
+
+    if a.side_info:
+        raise UsageError("--side-info is only used by --method bitsback, which this version does not provide")
+    r = compress_file(a.input, a.output, a.model, a.method, a.steps, a.seed)
+    print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}), "
+          f"{r['enc_s']:.2f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_decompress(a) -> int:
+    from .codec import decompress_file
+
+    if a.side_info_out:
+        raise UsageError("--side-info-out is only used by bits-back streams, which this version does not write")
+    r = decompress_file(a.input, a.output)
+    print(f"{a.output}: {r['width']}x{r['height']} from {r['model']} ({r['method']}), {r['dec_s']:.2f} s",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_info(a) -> int:
+    from pathlib import Path
+
+    from .codec import stream_info
+
+    print(json.dumps(stream_info(Path(a.input).read_bytes()), indent=1))
+    return 0
+
+
+def evaluate_model(images, model: str, method: str = "amortized", steps=None, crop=None, seed: int = 0,
+                   progress: bool = True) -> list[dict]:
+    """Per-image records ``image, model, method, bpp, est_bpp, psnr, ms_ssim, enc_s, dec_s``."""
+    from tqdm.auto import tqdm
+
+    from .codec import compress_image, decompress_stream
+    from .data import list_images, load_image
+    from .metrics import ms_ssim, psnr
+
+    records = []
+    for path in tqdm(list_images(images), desc=f"eval {model}", disable=not progress):
+        x = load_image(path)
+        if crop:
+            ch, cw = min(crop[0], x.shape[1]), min(crop[1], x.shape[2])
+            top, left = (x.shape[1] - ch) // 2, (x.shape[2] - cw) // 2
+            x = x[:, top : top + ch, left : left + cw]
+        h, w = x.shape[1:]
+        t0 = time.perf_counter()
+        data, info = compress_image(x, model, method, steps, seed)
+        t1 = time.perf_counter()
+        x_hat, _ = decompress_stream(data)
+        t2 = time.perf_counter()
+        if (x_hat != info["x_hat"]).any():
+            raise BitstreamError(f"{path}: decoder output differs from the encoder's reconstruction")
+        try:
+            ssim = ms_ssim(x_hat, x)
+        except ValueError:
+            ssim = None
+        rec = {"image": path.stem, "model": model, "method": method, "bpp": 8 * len(data) / (h * w),
+               "est_bpp": sum(info["bits"].values()) / (h * w), "psnr": psnr(x_hat, x), "ms_ssim": ssim,
+               "enc_s": t1 - t0, "dec_s": t2 - t1, "bytes": len(data), "height": h, "width": w}
+        rec.update(info.get("extra_info", {}))
+        records.append(rec)
+    return records
+
+
+def cmd_eval(a) -> int:
+    from .container import write_atomic
+
+    records = evaluate_model(_images_arg(a.images), a.model, a.method, a.steps, a.crop, a.seed)
+    write_atomic(a.json, (json.dumps(records, indent=1) + "\n").encode())
+    n = len(records)
+    print(f"{a.json}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "
+          f"mean PSNR {sum(r['psnr'] for r in records) / n:.2f} dB", file=sys.stderr)
+    return 0
+
+
+def cmd_baseline(a) -> int:
+    from .baselines import run_baseline
+
+    records = run_baseline(_images_arg(a.images), a.codec, a.json, a.qualities)
+    print(f"{a.json}: {len(records)} records", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "compress": cmd_compress, "decompress": cmd_decompress, "info": cmd_info,
+            "eval": cmd_eval, "baseline": cmd_baseline}
+
+
+def main(argv=None) -> int:
+    from .baselines import CodecUnavailable
+    from .codec import MethodUnavailable
+    from .data import DataError
+    from .zoo import WeightsError
+
+    try:
+        a = _parser().parse_args(argv)
+        return COMMANDS[a.command](a)
+    except UsageError as e:
+        print(f"neurcomp: error: {e}", file=sys.stderr)
+        return 2
+    except (MethodUnavailable, WeightsError) as e:
+        code = 2 if "unknown model" in str(e) or isinstance(e, MethodUnavailable) else 1
+        print(f"neurcomp: error: {e}", file=sys.stderr)
+        return code
+    except (BitstreamError, DataError, CodecUnavailable, OSError) as e:
+        msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else str(e)
+        print(f"neurcomp: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neurcomp: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

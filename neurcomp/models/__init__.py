@@ -1,0 +1,16 @@
+"""Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict."""
+from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
+
+MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior)}
+
+
+def build_model(config: dict):
+    """Instantiate a model from ``{"kind": ..., **kwargs}`` (the ``config`` property of a model)."""
+    config = dict(config)
+    kind = config.pop("kind")
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(sorted(MODEL_CLASSES))}")
+    return MODEL_CLASSES[kind](**config)
+
+
+__all__ = ["FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior", "TransformCoder", "MODEL_CLASSES", "build_model"]

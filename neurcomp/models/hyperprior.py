@@ -1,0 +1,238 @@
+"""Learned transform codecs: factorized prior, scale hyperprior, mean-scale hyperprior.
+
+Architectures follow Balle et al. (2017, 2018) and Minnen et al. (2018) without the
+context model (the "Base Hyperprior" of Yang et al. 2020). Every model is
+*variable-rate*: it is trained for a list of Lagrange multipliers ``lambdas`` at
+once and keeps, per rate point ``l``, a gain vector that scales the latents
+before quantization and an inverse gain after it (Cui et al. 2021). The loss of a
+rate point is ``R + lambda * 255^2 * MSE`` with R in bits per pixel and MSE on
+[0, 1] pixels (the CompressAI convention, so ``lambda = 0.0067`` means the same
+thing here and there).
+
+``forward`` (training) adds uniform noise; in ``eval()`` mode it rounds exactly as
+the codec does, so its likelihoods give the rate the bitstream will have.
+
+Example:
+    >>> import torch
+    >>> m = MeanScaleHyperprior(N=8, M=12, lambdas=[0.01, 0.05]).eval()
+    >>> out = m(torch.rand(1, 3, 64, 64), rate_idx=1)
+    >>> out["x_hat"].shape
+    torch.Size([1, 3, 64, 64])
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn as nn
+
+from ..entropy import FactorizedDensity, GaussianConditional
+from ..layers import GDN, conv, deconv
+
+
+def _rate_index(rate_idx, batch: int, device) -> torch.Tensor:
+    idx = torch.as_tensor(rate_idx, dtype=torch.long, device=device)
+    return idx.expand(batch) if idx.dim() == 0 else idx
+
+
+def analysis(N: int, M: int) -> nn.Sequential:
+    return nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+
+
+def synthesis(N: int, M: int) -> nn.Sequential:
+    return nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                         deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+
+
+class TransformCoder(nn.Module):
+    """Shared parts: gains, loss, and the eval/compress plumbing."""
+
+    kind = "abstract"
+    stride = 16
+
+    def __init__(self, N: int, M: int, lambdas, hyper_channels: int | None = None):
+        super().__init__()
+        self.N, self.M = N, M
+        self.lambdas = [float(v) for v in lambdas]
+        ref = math.exp(sum(math.log(v) for v in self.lambdas) / len(self.lambdas))
+        init = torch.tensor([[0.5 * math.log(v / ref)] for v in self.lambdas]).expand(-1, M).clone()
+        self.log_gain = nn.Parameter(init)
+        self.log_inv_gain = nn.Parameter(-init.clone())
+        self.g_a = analysis(N, M)
+        self.g_s = synthesis(N, M)
+
+    @property
+    def config(self) -> dict:
+        return {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": self.lambdas}
+
+    def gains(self, rate_idx, batch: int, device):
+        idx = _rate_index(rate_idx, batch, device)
+        return (self.log_gain[idx].exp()[:, :, None, None], self.log_inv_gain[idx].exp()[:, :, None, None], idx)
+
+    def lambda_of(self, rate_idx, batch: int, device) -> torch.Tensor:
+        idx = _rate_index(rate_idx, batch, device)
+        return torch.tensor(self.lambdas, device=device)[idx]
+
+    def quantize(self, v: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise in training, rounding (relative to ``offset``) otherwise."""
+        if offset is None:
+            offset = torch.zeros_like(v)
+        if self.training:
+            return v + torch.empty_like(v).uniform_(-0.5, 0.5)
+        return torch.round(v - offset) + offset
+
+    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx) -> dict:
+        """Per-batch means of bpp (bits/pixel), mse ([0,1] scale), and R + lambda*255^2*D."""
+        b, _, h, w = x.shape
+        bits = sum((-torch.log2(p)).reshape(b, -1).sum(1) for p in out["likelihoods"].values())
+        bpp = bits / (h * w)
+        mse = ((out["x_hat"] - x) ** 2).reshape(b, -1).mean(1)
+        lam = self.lambda_of(rate_idx, b, x.device)
+        loss = bpp + lam * 255.0 ** 2 * mse
+        return {"loss": loss.mean(), "bpp": bpp.mean(), "mse": mse.mean(),
+                "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
+
+    def synthesize(self, y_hat: torch.Tensor, inv_gain: torch.Tensor) -> torch.Tensor:
+        return self.g_s(y_hat * inv_gain)
+
+    def update(self) -> None:
+        """Build the integer coding tables; call once after training."""
+        for m in self.modules():
+            if isinstance(m, (FactorizedDensity, GaussianConditional)):
+                m.update()
+
+
+class FactorizedPrior(TransformCoder):
+    """Balle et al. (2017): y coded under a learned factorized density."""
+
+    kind = "factorized"
+    stride = 16
+
+    def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
+        super().__init__(N, M, lambdas)
+        self.entropy_y = FactorizedDensity(M)
+
+    def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
+        gain, inv_gain, _ = self.gains(rate_idx, x.shape[0], x.device)
+        y = self.g_a(x) * gain
+        y_hat = self.quantize(y)
+        return {"x_hat": self.synthesize(y_hat, inv_gain), "likelihoods": {"y": self.entropy_y.likelihood(y_hat)}}
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+        gain, inv_gain, _ = self.gains(rate_idx, 1, x.device)
+        y_int = torch.round(self.g_a(x) * gain)
+        return {"sections": [self.entropy_y.compress(y_int)], "latent_shape": list(y_int.shape[2:]),
+                "x_hat": self.synthesize(y_int, inv_gain), "bits": {"y": self.entropy_y.information_bits(y_int)}}
+
+    @torch.no_grad()
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
+        _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
+        y_int = self.entropy_y.decompress(sections[0], (1, self.M, *latent_shape))
+        return self.synthesize(y_int, inv_gain)
+
+
+class _Hyperprior(TransformCoder):
+    """Common code of the two hyperprior models (side information z, stride 64)."""
+
+    stride = 64
+    predicts_mean = True
+
+    def __init__(self, N: int, M: int, lambdas):
+        super().__init__(N, M, lambdas)
+        L = len(self.lambdas)
+        self.log_hgain = nn.Parameter(torch.zeros(L, N))
+        self.log_inv_hgain = nn.Parameter(torch.zeros(L, N))
+        self.entropy_z = FactorizedDensity(N)
+        self.entropy_y = GaussianConditional()
+
+    def hgains(self, idx: torch.Tensor):
+        return self.log_hgain[idx].exp()[:, :, None, None], self.log_inv_hgain[idx].exp()[:, :, None, None]
+
+    def _params(self, z_hat: torch.Tensor, inv_hgain: torch.Tensor, h_s: nn.Module | None = None):
+        out = (h_s or self.h_s)(z_hat * inv_hgain)
+        if self.predicts_mean:
+            mean, scale = out.chunk(2, dim=1)
+        else:
+            mean, scale = torch.zeros_like(out), out
+        return mean, scale
+
+    def _hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        return y if self.predicts_mean else torch.abs(y)
+
+    def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
+        gain, inv_gain, idx = self.gains(rate_idx, x.shape[0], x.device)
+        hgain, inv_hgain = self.hgains(idx)
+        y = self.g_a(x) * gain
+        z = self.h_a(self._hyper_input(y)) * hgain
+        z_hat = self.quantize(z)
+        mean, scale = self._params(z_hat, inv_hgain)
+        y_hat = self.quantize(y, mean)
+        return {"x_hat": self.synthesize(y_hat, inv_gain),
+                "likelihoods": {"y": self.entropy_y.likelihood(y_hat, mean, scale),
+                                "z": self.entropy_z.likelihood(z_hat)},
+                "y": y, "mean": mean, "scale": scale}
+
+    def exact_params(self, z_int: torch.Tensor, rate_idx: int):
+        """Mean and scale from integer z in float64: the codec's platform-robust path."""
+        _, _, idx = self.gains(rate_idx, 1, "cpu")
+        _, inv_hgain = self.hgains(idx)
+        h_s64 = copy.deepcopy(self.h_s).double()
+        mean, scale = self._params(z_int.double(), inv_hgain.double(), h_s64)
+        return mean, scale
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+        gain, inv_gain, idx = self.gains(rate_idx, 1, x.device)
+        hgain, _ = self.hgains(idx)
+        y = self.g_a(x) * gain
+        z_int = torch.round(self.h_a(self._hyper_input(y)) * hgain)
+        return self.compress_latents(y, z_int, rate_idx)
+
+    @torch.no_grad()
+    def compress_latents(self, y: torch.Tensor, z_int: torch.Tensor, rate_idx: int = 0,
+                         y_symbols: torch.Tensor | None = None) -> dict:
+        """Code given (continuous) ``y`` and integer ``z``; iterative encoders call this too."""
+        _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
+        mean, scale = self.exact_params(z_int, rate_idx)
+        sym = torch.round(y.double() - mean) if y_symbols is None else y_symbols.double()
+        y_hat = (sym + mean).float()
+        return {"sections": [self.entropy_z.compress(z_int), self.entropy_y.compress(sym, scale)],
+                "latent_shape": list(z_int.shape[2:]), "x_hat": self.synthesize(y_hat, inv_gain),
+                "bits": {"z": self.entropy_z.information_bits(z_int),
+                         "y": self.entropy_y.information_bits(sym, scale)}}
+
+    @torch.no_grad()
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
+        _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
+        z_int = self.entropy_z.decompress(sections[0], (1, self.N, *latent_shape))
+        mean, scale = self.exact_params(z_int, rate_idx)
+        sym = self.entropy_y.decompress(sections[1], scale).double()
+        return self.synthesize((sym + mean).float(), inv_gain)
+
+
+class ScaleHyperprior(_Hyperprior):
+    """Balle et al. (2018): a hyperprior predicts the scale of a zero-mean Gaussian for y."""
+
+    kind = "scale_hyperprior"
+    predicts_mean = False
+
+    def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
+        super().__init__(N, M, lambdas)
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.ReLU(inplace=True), conv(N, N), nn.ReLU(inplace=True), conv(N, N))
+        self.h_s = nn.Sequential(deconv(N, N), nn.ReLU(inplace=True), deconv(N, N), nn.ReLU(inplace=True),
+                                 conv(N, M, 3, 1), nn.ReLU())
+
+
+class MeanScaleHyperprior(_Hyperprior):
+    """Minnen et al. (2018) without the context model: the hyperprior predicts mean and scale."""
+
+    kind = "hyperprior"
+
+    def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
+        super().__init__(N, M, lambdas)
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True),
+                                 conv(N, N))
+        self.h_s = nn.Sequential(deconv(N, M), nn.LeakyReLU(inplace=True), deconv(M, M * 3 // 2),
+                                 nn.LeakyReLU(inplace=True), conv(M * 3 // 2, M * 2, 3, 1))

@@ -1,0 +1,155 @@
+"""Shipped pretrained weights: registry, SHA-256 check, ``load_pretrained(name)``.
+
+Each shipped network is a safetensors file in ``neurcomp/weights/`` with a model
+card beside it (``<file>.json``: config, training data and steps, wall time,
+Kodak results, learning curve, sha256). A variable-rate network is listed once
+per rate point, as ``<base>@<lambda>`` (e.g. ``mshp@0.0067``).
+
+Example:
+    >>> [m["name"] for m in list_models()][:1]          # doctest: +SKIP
+    ['mshp@0.0018']
+    >>> model, rate_idx, entry = load_pretrained("mshp@0.0067")   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .models import build_model
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+class WeightsError(RuntimeError):
+    """Missing weights, unknown model name, or a file whose hash does not match its card."""
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_dirs() -> list[Path]:
+    """The shipped folder, then any folders listed in ``$NEURCOMP_WEIGHTS_PATH`` (os.pathsep separated)."""
+    extra = [Path(p) for p in os.environ.get("NEURCOMP_WEIGHTS_PATH", "").split(os.pathsep) if p]
+    return [WEIGHTS_DIR, *extra]
+
+
+def _cards(weights_dir: Path | None = None) -> list[dict]:
+    cards = []
+    dirs = weights_dirs() if weights_dir is None else [Path(weights_dir)]
+    for p in sorted(q for d in dirs for q in d.glob("*.json")):
+        card = json.loads(p.read_text())
+        card["_dir"] = str(p.parent)
+        cards.append(card)
+    return cards
+
+
+def count_parameters(config: dict) -> int:
+    return sum(p.numel() for p in build_model(config).parameters())
+
+
+def list_models(weights_dir: Path | None = None) -> list[dict]:
+    """One entry per shipped rate point: ``name, kind, rate_param, value, params`` (+ file, base, rate_idx)."""
+    out = []
+    for card in _cards(weights_dir):
+        cfg = card["config"]
+        for i, lam in enumerate(cfg["lambdas"]):
+            name = f"{card['name']}@{lam:g}" if len(cfg["lambdas"]) > 1 else card["name"]
+            out.append({"name": name, "kind": card.get("kind", cfg["kind"]), "rate_param": card.get("rate_param", "lambda"),
+                        "value": lam, "params": card["params"], "base": card["name"], "rate_idx": i,
+                        "file": str(Path(card["_dir"]) / card["file"]), "sha256": card["sha256"]})
+    return out
+
+
+def resolve(name: str, weights_dir: Path | None = None) -> dict:
+    entries = list_models(weights_dir)
+    for e in entries:
+        if e["name"] == name:
+            return e
+    bases = sorted({e["base"] for e in entries})
+    if name in bases:
+        raise WeightsError(f"model {name!r} has several rate points; pick one of: "
+                           + ", ".join(e["name"] for e in entries if e["base"] == name))
+    known = ", ".join(e["name"] for e in entries) or "(none shipped)"
+    raise WeightsError(f"unknown model {name!r}; shipped models: {known}")
+
+
+def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Module:
+    """Build ``config``'s model and load a safetensors file, checking its SHA-256 first."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights file {path} is missing (reinstall neurcomp or re-export the model)")
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise WeightsError(f"weights file {path} has sha256 {actual[:16]}..., expected {sha256[:16]}...: "
+                               "the file is corrupted or was replaced")
+    state = load_file(str(path))
+    model = build_model(config)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    _resize_table_buffers(model, state)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def _resize_table_buffers(model: torch.nn.Module, state: dict) -> None:
+    """Coding-table buffers have data-dependent shapes; size them like the file's."""
+    for key, value in state.items():
+        if key.rsplit(".", 1)[-1].startswith("table_"):
+            mod_name, buf = key.rsplit(".", 1)
+            setattr(model.get_submodule(mod_name), buf, torch.empty_like(value))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(file: str, sha256: str, config_json: str) -> torch.nn.Module:
+    return load_weights(file, json.loads(config_json), sha256)
+
+
+def load_pretrained(name: str, weights_dir: Path | None = None):
+    """``(model, rate_idx, entry)`` for a shipped model name such as ``"mshp@0.0067"``."""
+    entry = resolve(name, weights_dir)
+    card = next(c for c in _cards(weights_dir) if c["name"] == entry["base"])
+    model = _load_cached(entry["file"], entry["sha256"], json.dumps(card["config"], sort_keys=True))
+    return model, entry["rate_idx"], entry
+
+
+def fingerprint(entry: dict) -> bytes:
+    """The 8 bytes of the weights hash that a stream records."""
+    return bytes.fromhex(entry["sha256"][:16])
+
+
+def export(checkpoint, name: str, out_dir: Path = WEIGHTS_DIR, card: dict | None = None) -> dict:
+    """Turn a training checkpoint into shipped weights (float16) + a model card; returns the card."""
+    from safetensors.torch import save_file
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True) if not isinstance(checkpoint, dict) else checkpoint
+    config = ck["config"]["model"]
+    model = build_model(config)
+    model.load_state_dict(ck["model"])
+    # round the weights to float16 first, so the tables are built from exactly the shipped numbers
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    model.update()
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    file = out_dir / f"{name}.safetensors"
+    save_file(state, str(file))
+    info = {"name": name, "file": file.name, "kind": config["kind"], "rate_param": "lambda", "config": config,
+            "params": sum(p.numel() for p in model.parameters()), "sha256": sha256_file(file),
+            "training": {"steps": ck.get("step"), "train_seconds": round(ck.get("train_seconds", 0.0), 1),
+                         "config": {k: v for k, v in ck["config"].items() if k != "model"}},
+            "learning_curve": ck.get("history", []), **(card or {})}
+    (out_dir / f"{name}.json").write_text(json.dumps(info, indent=1))
+    _load_cached.cache_clear()
+    return info
