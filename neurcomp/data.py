@@ -66,9 +66,8 @@ def data_dir() -> Path:
     The folder is not created here; loaders create it when they download.
 
     Example:
-        >>> import os; os.environ["NEURCOMP_DATA"] = "/data"
-        >>> str(data_dir())
-        '/data'
+        >>> data_dir()                   # with NEURCOMP_DATA=/data   # doctest: +SKIP
+        PosixPath('/data')
     """
     env = os.environ.get("NEURCOMP_DATA", "").strip()
     if env:

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np

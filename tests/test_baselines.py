@@ -24,6 +24,15 @@ AVAILABLE = B.available_codecs()
 CODECS = [c for c, ok in AVAILABLE.items() if ok]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """MS-SSIM on small images gains nothing from threads, and shared cores make them slow."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_available_codecs():
     assert set(AVAILABLE) == {"jpeg", "webp", "jpeg2000", "avif"}
     assert all(isinstance(v, bool) for v in AVAILABLE.values())

@@ -12,6 +12,15 @@ RATES = [0.15, 0.3, 0.55, 0.9, 1.4, 2.1]
 PSNRS = [26.0, 28.7, 31.0, 33.1, 35.4, 37.6]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """MS-SSIM on small images gains nothing from threads, and shared cores make them slow."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # ----------------------------------------------------------------------------- PSNR / MSE
 
 

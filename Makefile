@@ -1,0 +1,27 @@
+# Two commands (see README): `make book` builds the book, `make test` runs every test.
+# Both create .venv on first use. torch is pinned to a CPU build that installs quickly here.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+TORCH   ?= torch==2.13.0
+export NEURCOMP_PROFILE ?= quick
+
+.PHONY: book test install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev,book]"
+	touch $@
+
+install: $(BIN)/.installed
+
+book: $(BIN)/.installed
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest tests book --nbval --ignore=_build --ignore=book/_build -p no:cacheprovider
+
+clean:
+	rm -rf _build .pytest_cache

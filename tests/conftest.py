@@ -1,0 +1,45 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+if "NEURCOMP_DATA" not in os.environ and SHARED_DATA.exists():
+    os.environ["NEURCOMP_DATA"] = str(SHARED_DATA)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def have_data() -> bool:
+    return (Path(os.environ.get("NEURCOMP_DATA", "")) / "kodak" / "kodim01.png").exists()
+
+
+needs_data = pytest.mark.skipif(not have_data(), reason="needs NEURCOMP_DATA with kodak/ and train/")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Train two tiny models for a few steps and export them as 'tiny' and 'tinyfp' into a temp zoo."""
+    from neurcomp.train import DEFAULTS, train
+    from neurcomp.zoo import export
+
+    out = tmp_path_factory.mktemp("zoo")
+    for name, model in [("tiny", {"kind": "hyperprior", "N": 16, "M": 24, "lambdas": [0.0067, 0.025]}),
+                        ("tinyfp", {"kind": "factorized", "N": 16, "M": 24, "lambdas": [0.0067, 0.025]})]:
+        cfg = {**DEFAULTS, "model": model, "steps": 30, "batch_size": 4, "crop": 64, "lr": 2e-3,
+               "warmup_steps": 5, "eval_images": 0}
+        torch.manual_seed(0)
+        ck = train(cfg, out / f"run_{name}", quiet=True)
+        export(ck, name, out)
+    return out
+
+
+@pytest.fixture()
+def tiny_zoo(tiny_weights, monkeypatch):
+    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(tiny_weights))
+    from neurcomp import zoo
+    zoo._load_cached.cache_clear()
+    yield tiny_weights
+    zoo._load_cached.cache_clear()

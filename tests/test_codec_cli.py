@@ -1,0 +1,153 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import needs_data
+from neurcomp import BitstreamError
+from neurcomp.cli import main
+from neurcomp.codec import compress_image, decompress_stream
+from neurcomp.container import unpack
+from neurcomp.zoo import list_models
+
+
+def _image(tmp_path, h=80, w=112, name="img.png"):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([(xx * 2) % 256, (yy * 3) % 256, ((xx + yy) * 5) % 256], -1).astype(np.uint8)
+    arr = np.clip(arr.astype(int) + rng.integers(-10, 10, arr.shape), 0, 255).astype(np.uint8)
+    p = tmp_path / name
+    Image.fromarray(arr).save(p)
+    return p
+
+
+def _fresh_decode(stream_path, out_path, threads, env):
+    code = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); from neurcomp.cli import main; "
+            "sys.exit(main(['decompress', sys.argv[2], sys.argv[3]]))")
+    return subprocess.run([sys.executable, "-c", code, str(threads), str(stream_path), str(out_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("model", ["tiny@0.0067", "tinyfp@0.025"])
+def test_round_trip_fresh_process_other_thread_count(tiny_zoo, tmp_path, model):
+    src = _image(tmp_path)
+    torch.set_num_threads(2)
+    from neurcomp.data import load_image
+    data, info = compress_image(load_image(src), model)
+    (tmp_path / "a.ncz").write_bytes(data)
+    r = _fresh_decode(tmp_path / "a.ncz", tmp_path / "a.png", 1, dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    decoded = np.asarray(Image.open(tmp_path / "a.png"))
+    assert decoded.shape == (80, 112, 3)
+    assert np.array_equal(decoded, info["x_hat"])
+
+
+def test_cli_compress_decompress_info(tiny_zoo, tmp_path, capsys):
+    src = _image(tmp_path)
+    assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "tiny@0.025"]) == 0
+    assert main(["info", str(tmp_path / "a.ncz")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == "tiny@0.025" and info["height"] == 80 and info["width"] == 112
+    assert main(["decompress", str(tmp_path / "a.ncz"), str(tmp_path / "b.png")]) == 0
+    assert Image.open(tmp_path / "b.png").size == (112, 80)
+
+
+def test_cli_models_json(tiny_zoo, capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"name", "kind", "rate_param", "value", "params"} <= set(rows[0])
+    assert main(["models"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("tiny@0.025")][0]
+    tiny = next(r for r in rows if r["name"] == "tiny@0.025")
+    assert line.split() == ["tiny@0.025", "hyperprior", "lambda", "0.025", str(tiny["params"])]
+
+
+def test_cli_eval_json_fields(tiny_zoo, tmp_path):
+    _image(tmp_path, name="a.png")
+    _image(tmp_path, 64, 64, name="b.png")
+    out = tmp_path / "e.json"
+    assert main(["eval", "--images", str(tmp_path), "--model", "tiny@0.0067", "--json", str(out)]) == 0
+    recs = json.loads(out.read_text())
+    assert len(recs) == 2
+    for r in recs:
+        assert {"image", "model", "method", "bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s"} <= set(r)
+        assert r["bpp"] > r["est_bpp"] * 0.9
+
+
+def _run_cli(args):
+    return subprocess.run([sys.executable, "-m", "neurcomp", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_errors_exit_codes_and_one_line(tiny_zoo, tmp_path):
+    notimg = tmp_path / "x.png"
+    notimg.write_text("hello")
+    cases = [
+        (["compress", str(tmp_path / "missing.png"), str(tmp_path / "o.ncz"), "--model", "tiny@0.025"], 1),
+        (["compress", str(notimg), str(tmp_path / "o.ncz"), "--model", "tiny@0.025"], 1),
+        (["eval", "--images", str(tmp_path / "nofolder"), "--model", "tiny@0.025", "--json", str(tmp_path / "o.json")], 1),
+        (["baseline", "--images", str(tmp_path / "nofolder"), "--codec", "jpeg", "--json", str(tmp_path / "o.json")], 1),
+        (["compress", "--bogus"], 2),
+        (["compress", str(_image(tmp_path)), str(tmp_path / "o.ncz"), "--model", "no-such-model"], 2),
+        (["compress", str(notimg), str(tmp_path / "o.ncz"), "--model", "tiny@0.025", "--method", "teleport"], 2),
+        (["decompress", str(notimg), str(tmp_path / "o.png")], 1),
+        (["frobnicate"], 2),
+    ]
+    env_ok = os.environ.get("NEURCOMP_WEIGHTS_PATH")
+    assert env_ok
+    for args, code in cases:
+        r = _run_cli(args)
+        assert r.returncode == code, (args, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and lines[0].startswith("neurcomp: error:"), (args, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_bad_streams_raise_bitstream_error(tiny_zoo, tmp_path):
+    from neurcomp.data import load_image
+    data, _ = compress_image(load_image(_image(tmp_path)), "tiny@0.025")
+    with pytest.raises(BitstreamError, match="truncated"):
+        decompress_stream(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    with pytest.raises(BitstreamError):
+        decompress_stream(bytes(flipped))
+    other, _ = compress_image(load_image(_image(tmp_path)), "tinyfp@0.025")
+    s = unpack(other)
+    from neurcomp.container import pack
+    s.model = "tiny@0.025"  # sections of another model, wrong fingerprint
+    with pytest.raises(BitstreamError, match="other weights"):
+        decompress_stream(pack(s))
+
+
+SHIPPED = [m["name"] for m in list_models() if m["base"] == "mshp"]
+
+
+@needs_data
+@pytest.mark.skipif(not SHIPPED, reason="no shipped mean-scale hyperprior weights")
+def test_every_kodak_image_round_trips_with_shipped_model(tmp_path):
+    """Acceptance: encode here (2 threads), decode all 24 in one fresh process with 1 thread;
+    identical pixels, and the file within 0.5 % (+ header) of the information content."""
+    from neurcomp.data import kodak_paths, load_image
+    model = SHIPPED[len(SHIPPED) // 2]
+    torch.set_num_threads(2)
+    paths = kodak_paths()
+    for p in paths:
+        data, info = compress_image(load_image(p), model)
+        (tmp_path / f"{p.stem}.ncz").write_bytes(data)
+        np.save(tmp_path / f"{p.stem}.npy", info["x_hat"])
+        payload_bits = 8 * (len(data) - info["header_bytes"])
+        ideal = sum(info["bits"].values())
+        assert payload_bits <= ideal * 1.005 + 64, (p.stem, payload_bits, ideal)
+    code = ("import sys, glob, numpy as np, torch; torch.set_num_threads(1)\n"
+            "from pathlib import Path\nfrom neurcomp.codec import decompress_stream\n"
+            "bad = [p for p in sorted(glob.glob(sys.argv[1] + '/*.ncz')) if not np.array_equal("
+            "decompress_stream(Path(p).read_bytes())[0], np.load(p[:-4] + '.npy'))]\n"
+            "print(len(bad)); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurcomp.entropy import CodingError, PmfTables, decode_symbols, encode_symbols, quantize_pmf
+from neurcomp.entropy.coder import PRECISION_BITS
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=50), st.floats(0, 0.5))
+def test_quantize_pmf_sums_and_floors(probs, tail):
+    if sum(probs) + tail == 0:
+        probs = [1.0] + probs[1:]
+    counts = quantize_pmf(np.array(probs), tail)
+    assert counts.sum() == 1 << PRECISION_BITS
+    assert counts.min() >= 1
+    assert counts.size == len(probs) + 1
+
+
+tables_strategy = st.lists(
+    st.tuples(st.lists(st.floats(1e-6, 1.0), min_size=1, max_size=20), st.integers(-50, 50)),
+    min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tables_strategy, st.data())
+def test_round_trip_any_values(spec, data):
+    tables = PmfTables.from_probabilities([np.array(p) for p, _ in spec], offsets=[o for _, o in spec])
+    n = data.draw(st.integers(0, 200))
+    values = np.array(data.draw(st.lists(st.integers(-10 ** 9, 10 ** 9) | st.integers(-60, 80), min_size=n, max_size=n)),
+                      np.int64)
+    idx = np.array(data.draw(st.lists(st.integers(0, len(spec) - 1), min_size=n, max_size=n)), np.int64)
+    blob = encode_symbols(values, idx, tables)
+    assert np.array_equal(decode_symbols(blob, idx, tables), values)
+
+
+def test_size_close_to_information_content():
+    rng = np.random.default_rng(0)
+    p = np.array([0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    tables = PmfTables.from_probabilities([p], offsets=[0])
+    values = rng.choice(6, size=20000, p=p)
+    idx = np.zeros_like(values)
+    blob = encode_symbols(values, idx, tables)
+    ideal_bytes = tables.information_bits(values, idx) / 8
+    assert ideal_bytes <= len(blob) <= ideal_bytes * 1.002 + 8
+
+
+def test_bad_input_raises():
+    tables = PmfTables.from_probabilities([np.array([0.5, 0.5])], offsets=[0])
+    with pytest.raises(CodingError):
+        encode_symbols(np.array([0]), np.array([3]), tables)
+    with pytest.raises(CodingError):
+        decode_symbols(b"abc", np.array([0]), tables)

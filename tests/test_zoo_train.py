@@ -1,0 +1,89 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, needs_data
+from neurcomp.train import load_config, train
+from neurcomp.zoo import WeightsError, list_models, load_pretrained, load_weights
+
+
+def test_tiny_zoo_lists_every_rate_point(tiny_zoo):
+    names = [m["name"] for m in list_models()]
+    assert "tiny@0.0067" in names and "tiny@0.025" in names and "tinyfp@0.025" in names
+    model, idx, entry = load_pretrained("tiny@0.025")
+    assert idx == 1 and entry["kind"] == "hyperprior" and entry["params"] > 0
+
+
+def test_unknown_model(tiny_zoo):
+    with pytest.raises(WeightsError, match="unknown model"):
+        load_pretrained("nope@1")
+    with pytest.raises(WeightsError, match="several rate points"):
+        load_pretrained("tiny")
+
+
+def test_hash_mismatch_is_a_clear_error(tiny_zoo, tmp_path):
+    card = json.loads((tiny_zoo / "tiny.json").read_text())
+    bad = tmp_path / "tiny.safetensors"
+    data = bytearray((tiny_zoo / "tiny.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_weights(bad, card["config"], card["sha256"])
+
+
+def test_shipped_cards_match_files():
+    from neurcomp.zoo import WEIGHTS_DIR, sha256_file
+    for card_path in WEIGHTS_DIR.glob("*.json"):
+        card = json.loads(card_path.read_text())
+        f = WEIGHTS_DIR / card["file"]
+        assert f.stat().st_size < 6_000_000, f"{f} is too large to ship"
+        assert sha256_file(f) == card["sha256"]
+        for key in ("config", "training", "kodak", "learning_curve", "params"):
+            assert key in card, f"{card_path.name} lacks {key}"
+
+
+@needs_data
+def test_resume_continues_from_checkpoint(tmp_path):
+    cfg = {**load_config(ROOT / "configs" / "mshp_tiny.yaml"), "eval_images": 0, "steps": 4}
+    train(cfg, tmp_path, quiet=True, max_steps=2)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 2
+    train(cfg, tmp_path, resume=True, quiet=True, max_steps=2)
+    ck2 = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck2["step"] == 4
+    assert not torch.equal(ck["model"]["g_a.0.weight"], ck2["model"]["g_a.0.weight"])
+
+
+@needs_data
+def test_cli_train_with_eval_writes_learning_curve(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "neurcomp.train", "--config", str(ROOT / "configs" / "mshp_tiny.yaml"),
+                        "--out", str(tmp_path), "--steps", "25", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert hist and hist[0]["step"] == 25 and len(hist[0]["kodak"]) == 2
+
+
+@needs_data
+def test_full_config_smoke(tmp_path):
+    """The paper-scale config builds and takes two optimizer steps (so the path never rots)."""
+    cfg = load_config(ROOT / "configs" / "mshp_full.yaml")
+    assert cfg["model"]["N"] == 192 and cfg["model"]["M"] == 320 and cfg["crop"] == 256
+    cfg = {**cfg, "batch_size": 2, "eval_images": 0}
+    ck = train(cfg, tmp_path, quiet=True, max_steps=2)
+    assert ck["step"] == 2
+
+
+@needs_data
+def test_torchrun_two_cpu_processes_gloo(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                        "-m", "neurcomp.train", "--config", str(ROOT / "configs" / "mshp_tiny.yaml"), "--out", str(tmp_path),
+                        "--steps", "3", "--quiet", "--device", "cpu"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
