@@ -63,6 +63,8 @@ def compress_image(x: torch.Tensor, model_name: str, method: str = "amortized", 
         raise MethodUnavailable(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     encoder = _encoder(method)
     model, rate_idx, entry = load_pretrained(model_name)
+    if encoder is not None and not hasattr(model, "compress_latents"):
+        raise MethodUnavailable(f"method {method!r} needs a hyperprior model; {model_name} is a {entry['kind']} model")
     if x.dim() == 4:
         x = x[0]
     h, w = x.shape[-2:]

@@ -153,3 +153,43 @@ def export(checkpoint, name: str, out_dir: Path = WEIGHTS_DIR, card: dict | None
     (out_dir / f"{name}.json").write_text(json.dumps(info, indent=1))
     _load_cached.cache_clear()
     return info
+
+
+def kodak_results(name: str, images=None, progress: bool = True) -> list[dict]:
+    """Mean real-codec results on Kodak for every rate point of shipped network ``name``."""
+    from .cli import evaluate_model
+    from .data import kodak_paths
+
+    paths = kodak_paths() if images is None else images
+    rows = []
+    for entry in [e for e in list_models() if e["base"] == name]:
+        recs = evaluate_model(paths, entry["name"], progress=progress)
+        n = len(recs)
+        rows.append({"model": entry["name"], "lambda": entry["value"], "images": n,
+                     **{k: sum(r[k] for r in recs) / n for k in ("bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s")}})
+    return rows
+
+
+def main(argv=None) -> int:
+    """``python -m neurcomp.zoo CHECKPOINT NAME``: export weights + card, measure Kodak with the real codec."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m neurcomp.zoo", description=main.__doc__)
+    p.add_argument("checkpoint")
+    p.add_argument("name")
+    p.add_argument("--images", type=int, default=24, help="first N Kodak images for the card (default 24)")
+    a = p.parse_args(argv)
+    from .data import kodak_paths
+
+    card = export(a.checkpoint, a.name)
+    card["kodak"] = kodak_results(a.name, kodak_paths()[: a.images])
+    (WEIGHTS_DIR / f"{a.name}.json").write_text(json.dumps(card, indent=1))
+    for r in card["kodak"]:
+        print(f"{r['model']}: {r['bpp']:.4f} bpp (est {r['est_bpp']:.4f}), {r['psnr']:.2f} dB, MS-SSIM {r['ms_ssim']:.4f}",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

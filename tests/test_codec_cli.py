@@ -151,3 +151,28 @@ def test_every_kodak_image_round_trips_with_shipped_model(tmp_path):
             "print(len(bad)); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sga_stream_decodes_in_fresh_process(tiny_zoo, tmp_path):
+    from neurcomp.data import load_image
+    data, info = compress_image(load_image(_image(tmp_path)), "tiny@0.025", method="sga", steps=20)
+    assert unpack(data).method == "sga"
+    (tmp_path / "s.ncz").write_bytes(data)
+    r = _fresh_decode(tmp_path / "s.ncz", tmp_path / "s.png", 2, dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "s.png")), info["x_hat"])
+
+
+def test_iterative_methods_need_a_hyperprior(tiny_zoo, tmp_path):
+    from neurcomp.data import load_image
+    with pytest.raises(ValueError, match="hyperprior"):
+        compress_image(load_image(_image(tmp_path)), "tinyfp@0.025", method="sga", steps=5)
+
+
+def test_cli_eval_with_sga_and_crop(tiny_zoo, tmp_path):
+    _image(tmp_path, name="a.png")
+    out = tmp_path / "e.json"
+    assert main(["eval", "--images", str(tmp_path / "a.png"), "--model", "tiny@0.025", "--method", "sga",
+                 "--steps", "10", "--crop", "64", "64", "--json", str(out)]) == 0
+    (rec,) = json.loads(out.read_text())
+    assert rec["method"] == "sga" and rec["height"] == 64 and rec["ms_ssim"] is None

@@ -1,0 +1,148 @@
+"""Static checks of the Jupyter Book (no notebook is executed here; that is nbval's and the build's job).
+
+They catch, in a second, what would otherwise surface only in a slow book build or not at all:
+a toc entry without a file, a citation key missing from references.bib, a notebook committed
+without outputs or with an error output (a figure that failed to render does not fail the
+build: its traceback is silently rendered into the HTML), a second bibliography directive,
+a chapter that does not read NEURCOMP_PROFILE, a figure without a caption, images in book/.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = Path(__file__).resolve().parents[1]
+CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+BIB_KEY = re.compile(r"^@\w+\s*\{\s*([^,\s]+)\s*,", re.MULTILINE)
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _toc_files() -> list[Path]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                names.append(e["file"])
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    out = []
+    for name in names:
+        hits = [ROOT / f"{name}{ext}" for ext in (".md", ".ipynb") if (ROOT / f"{name}{ext}").is_file()]
+        assert hits, f"_toc.yml lists {name!r} but neither {name}.md nor {name}.ipynb exists"
+        out.append(hits[0])
+    return out
+
+
+def _notebooks() -> list[Path]:
+    return [p for p in _toc_files() if p.suffix == ".ipynb"]
+
+
+def _text_of(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        return "\n".join(c.source for c in nb.cells)
+    return path.read_text()
+
+
+def test_config_executes_and_fails_on_errors():
+    cfg = _config()
+    assert cfg["execute"]["execute_notebooks"] == "force"
+    assert int(cfg["execute"]["timeout"]) >= 600
+    assert cfg["only_build_toc_files"] is True
+    assert cfg["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    excluded = set(cfg["exclude_patterns"])
+    for pattern in (".venv/*", "_build/*", "runs/*", "tests/*", "benchmarks/*", "README.md", ".ci/*"):
+        assert pattern in excluded, f"_config.yml exclude_patterns lacks {pattern!r}"
+    for bib in cfg["bibtex_bibfiles"]:
+        assert (ROOT / bib).is_file(), f"bibtex file {bib} is missing"
+    assert cfg["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+    assert cfg["repository"]["url"].startswith("https://github.com/")
+    assert cfg["html"]["use_repository_button"] is True
+
+
+def test_toc_files_exist():
+    files = _toc_files()
+    assert files[0].name == "intro.md"
+
+
+def test_citations_are_in_references_bib():
+    cfg = _config()
+    keys: set[str] = set()
+    for bib in cfg["bibtex_bibfiles"]:
+        found = BIB_KEY.findall((ROOT / bib).read_text())
+        dupes = {k for k in found if found.count(k) > 1}
+        assert not dupes, f"{bib}: duplicate keys {sorted(dupes)}"
+        keys.update(found)
+    missing = {}
+    for path in _toc_files():
+        for group in CITE.findall(_text_of(path)):
+            for key in (k.strip() for k in group.split(",")):
+                if key and key not in keys:
+                    missing.setdefault(path.name, []).append(key)
+    assert not missing, f"citation keys not in references.bib: {missing}"
+
+
+def test_one_bibliography_directive():
+    count = sum(len(re.findall(r"```\{bibliography\}", _text_of(p))) for p in _toc_files())
+    assert count == 1, f"found {count} {{bibliography}} directives; keep exactly one (book/bibliography.md)"
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_notebook_is_committed_executed_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "kernelspec must be python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "a chapter without code cells"
+    not_run = [i for i, c in enumerate(code) if c.source.strip() and c.execution_count is None
+               and not all(line.lstrip().startswith("#") for line in c.source.splitlines() if line.strip())]
+    assert not not_run, f"code cells {not_run} have no saved outputs: execute the notebook and save it"
+    errors = [(i, o.get("ename"), o.get("evalue", "")[:80]) for i, c in enumerate(code)
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"error outputs saved in the notebook (cell, error): {errors}"
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_notebook_reads_profile_once_and_install_cell_is_commented(path):
+    src = _text_of(path)
+    assert src.count('os.environ.get("NEURCOMP_PROFILE"') == 1, "read NEURCOMP_PROFILE exactly once"
+    for line in src.splitlines():
+        assert not re.match(r"\s*[!%]pip\s+install", line), f"uncommented install line: {line.strip()!r}"
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_every_figure_has_a_caption(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = nb.cells
+    uncaptioned = []
+    for i, c in enumerate(cells):
+        if c.cell_type != "code":
+            continue
+        outs = c.get("outputs", [])
+        if not any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}) for o in outs):
+            continue
+        own = " ".join(o.get("text", "") for o in outs if o.get("output_type") == "stream")
+        nxt = next((d.source for d in cells[i + 1:] if d.cell_type == "markdown"), "")
+        if "Figure" not in own and "Figure" not in nxt.split("\n\n")[0]:
+            uncaptioned.append(i)
+    assert not uncaptioned, f"cells {uncaptioned} draw a figure with no 'Figure ...' caption right below"
+
+
+def test_no_images_in_book_folder():
+    images = [p for ext in ("png", "jpg", "jpeg", "webp", "gif") for p in (ROOT / "book").rglob(f"*.{ext}")
+              if "_build" not in p.parts]
+    assert not images, f"images must be produced by cells, not committed: {images}"
