@@ -315,7 +315,8 @@ def print_compressai(res: dict, n: int, threads: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=24, help="use the first N Kodak images (default 24)")
-    ap.add_argument("--json", default="benchmarks/results/codec.json", help="output JSON file")
+    ap.add_argument("--json", help="output JSON file (default benchmarks/results/codec.json, "
+                    "or codec_compressai.json with --compressai-only)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: with another job on the cores, 2 threads are much slower)")
     ap.add_argument("--models", nargs="*", help="shipped bases to run (default: all)")
@@ -326,6 +327,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     args = ap.parse_args(argv)
 
+    if args.json is None:
+        args.json = f"benchmarks/results/codec{'_compressai' if args.compressai_only else ''}.json"
     torch.set_num_threads(max(1, args.threads))
     paths = data.kodak_paths()[: max(1, args.images)]
     bases: dict[str, list[dict]] = {}

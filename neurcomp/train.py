@@ -215,8 +215,11 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="train at most this many more steps (default: up to the config's total)")
     p.add_argument("--minutes", type=float, help="stop after this many minutes of wall time")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     try:
         cfg = load_config(a.config)
     except (OSError, ValueError, yaml.YAMLError) as e:

@@ -9,7 +9,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 if "NEURCOMP_DATA" not in os.environ and SHARED_DATA.exists():
     os.environ["NEURCOMP_DATA"] = str(SHARED_DATA)
-os.environ.setdefault("MPLBACKEND", "Agg")
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # in this process only: nbval's kernels must keep the inline backend
 # Small tensors: one thread is faster, and on a shared 2-core machine oversubscribed threads
 # make small ops many times slower. Tests that need another count set it themselves.
 torch.set_num_threads(1)
