@@ -98,7 +98,8 @@ def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
                              f"{stream.height}x{stream.width} image")
     try:
         with torch.no_grad():
-            x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx)
+            kwargs = {"extra": stream.extra} if stream.extra else {}
+            x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx, **kwargs)
     except (CodingError, IndexError, ValueError, RuntimeError) as e:
         raise BitstreamError(f"corrupted stream: decoding failed ({e})") from None
     return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream

@@ -177,7 +177,7 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
         rate_idx = torch.randint(0, L, (x.shape[0],), generator=gen).to(dev)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             out = net(x, rate_idx)
-        losses = model.rd_loss(x, {"x_hat": out["x_hat"].float(), "likelihoods": out["likelihoods"]}, rate_idx)
+        losses = model.rd_loss(x, {**out, "x_hat": out["x_hat"].float()}, rate_idx)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if cfg["clip_grad"]:

@@ -62,9 +62,11 @@ def list_models(weights_dir: Path | None = None) -> list[dict]:
     out = []
     for card in _cards(weights_dir):
         cfg = card["config"]
-        for i, lam in enumerate(cfg["lambdas"]):
-            name = f"{card['name']}@{lam:g}" if len(cfg["lambdas"]) > 1 else card["name"]
-            out.append({"name": name, "kind": card.get("kind", cfg["kind"]), "rate_param": card.get("rate_param", "lambda"),
+        rate_param = card.get("rate_param", "beta" if "betas" in cfg else "lambda")
+        values = cfg[rate_param + "s"]
+        for i, lam in enumerate(values):
+            name = f"{card['name']}@{lam:g}" if len(values) > 1 else card["name"]
+            out.append({"name": name, "kind": card.get("kind", cfg["kind"]), "rate_param": rate_param,
                         "value": lam, "params": card["params"], "base": card["name"], "rate_idx": i,
                         "file": str(Path(card["_dir"]) / card["file"]), "sha256": card["sha256"]})
     return out
@@ -145,7 +147,8 @@ def export(checkpoint, name: str, out_dir: Path = WEIGHTS_DIR, card: dict | None
     out_dir.mkdir(parents=True, exist_ok=True)
     file = out_dir / f"{name}.safetensors"
     save_file(state, str(file))
-    info = {"name": name, "file": file.name, "kind": config["kind"], "rate_param": "lambda", "config": config,
+    info = {"name": name, "file": file.name, "kind": config["kind"],
+            "rate_param": "beta" if "betas" in config else "lambda", "config": config,
             "params": sum(p.numel() for p in model.parameters()), "sha256": sha256_file(file),
             "training": {"steps": ck.get("step"), "train_seconds": round(ck.get("train_seconds", 0.0), 1),
                          "config": {k: v for k, v in ck["config"].items() if k != "model"}},
