@@ -1,7 +1,8 @@
 """Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict."""
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
+from .vq import VQAutoencoder
 
-MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior)}
+MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder)}
 
 
 def build_model(config: dict):

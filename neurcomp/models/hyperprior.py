@@ -96,6 +96,13 @@ class TransformCoder(nn.Module):
     def synthesize(self, y_hat: torch.Tensor, inv_gain: torch.Tensor) -> torch.Tensor:
         return self.g_s(y_hat * inv_gain)
 
+    def reconstruct(self, y_hat: torch.Tensor, inv_gain: torch.Tensor) -> torch.Tensor:
+        """The codec's synthesis: float64, so that the 8-bit output does not depend on thread
+        counts or summation order (float32 convolutions differ in the last bits between a
+        1- and a 2-thread process, enough to flip a few pixels)."""
+        g_s64 = copy.deepcopy(self.g_s).double()
+        return g_s64(y_hat.double() * inv_gain.double()).float()
+
     def update(self) -> None:
         """Build the integer coding tables; call once after training."""
         for m in self.modules():
@@ -124,13 +131,13 @@ class FactorizedPrior(TransformCoder):
         gain, inv_gain, _ = self.gains(rate_idx, 1, x.device)
         y_int = torch.round(self.g_a(x) * gain)
         return {"sections": [self.entropy_y.compress(y_int)], "latent_shape": list(y_int.shape[2:]),
-                "x_hat": self.synthesize(y_int, inv_gain), "bits": {"y": self.entropy_y.information_bits(y_int)}}
+                "x_hat": self.reconstruct(y_int, inv_gain), "bits": {"y": self.entropy_y.information_bits(y_int)}}
 
     @torch.no_grad()
     def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         y_int = self.entropy_y.decompress(sections[0], (1, self.M, *latent_shape))
-        return self.synthesize(y_int, inv_gain)
+        return self.reconstruct(y_int, inv_gain)
 
 
 class _Hyperprior(TransformCoder):
@@ -197,9 +204,8 @@ class _Hyperprior(TransformCoder):
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         mean, scale = self.exact_params(z_int, rate_idx)
         sym = torch.round(y.double() - mean) if y_symbols is None else y_symbols.double()
-        y_hat = (sym + mean).float()
         return {"sections": [self.entropy_z.compress(z_int), self.entropy_y.compress(sym, scale)],
-                "latent_shape": list(z_int.shape[2:]), "x_hat": self.synthesize(y_hat, inv_gain),
+                "latent_shape": list(z_int.shape[2:]), "x_hat": self.reconstruct(sym + mean, inv_gain),
                 "bits": {"z": self.entropy_z.information_bits(z_int),
                          "y": self.entropy_y.information_bits(sym, scale)}}
 
@@ -209,7 +215,7 @@ class _Hyperprior(TransformCoder):
         z_int = self.entropy_z.decompress(sections[0], (1, self.N, *latent_shape))
         mean, scale = self.exact_params(z_int, rate_idx)
         sym = self.entropy_y.decompress(sections[1], scale).double()
-        return self.synthesize((sym + mean).float(), inv_gain)
+        return self.reconstruct(sym + mean, inv_gain)
 
 
 class ScaleHyperprior(_Hyperprior):
