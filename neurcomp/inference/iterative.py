@@ -48,7 +48,7 @@ class InferenceResult:
     tau: list[float] = field(default_factory=list)
     final: dict = field(default_factory=dict)  # per image: loss, bpp, mse at the returned latents
     seconds: float = 0.0
-    mu_y_trace: list[torch.Tensor] = field(default_factory=list)
+    mu_y_trace: list[torch.Tensor] = field(default_factory=list)  # mu_y at each recorded step (before its update)
 
 
 def _terms(model, x, y_tilde_fn, z_tilde, inv_gain, inv_hgain):
@@ -155,6 +155,8 @@ def _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_e
             best_y[better], best_z[better] = mu_y.detach()[better], mu_z.detach()[better]
         if step == steps:
             break
+        if record and trace_mu_y:
+            res.mu_y_trace.append(mu_y.detach().clone())  # the iterate whose true loss is recorded
         loss, tau = relaxed(step)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -164,8 +166,6 @@ def _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_e
             res.true_loss.append(tl.tolist())
             res.relaxed_loss.append(loss.detach().tolist())
             res.tau.append(tau)
-            if trace_mu_y:
-                res.mu_y_trace.append(mu_y.detach().clone())
     with torch.no_grad():
         if method in EARLY_STOPPING:
             mu_y_final, mu_z_final = best_y, best_z

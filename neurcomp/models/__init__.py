@@ -1,8 +1,9 @@
 """Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict."""
+from .dvae import DiscretizedVAE, HierarchicalDVAE
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
 from .vq import VQAutoencoder
 
-MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder)}
+MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder, DiscretizedVAE, HierarchicalDVAE)}
 
 
 def build_model(config: dict):

@@ -40,11 +40,18 @@ ablation "rate not optimized": the codes are then whatever the distortion makes 
 the prior is only fitted to them. ``rd_loss`` reports ``bpp`` = h / (H W) (what the coder
 spends), ``soft_bpp`` = s / (H W), ``mse`` and ``psnr``.
 
-Codebook initialization (``codebook_init``): ``"kmeans++"`` (k-means++ seeding on the encoder
-outputs of the first training batch) or ``"uniform"`` (uniform in the bounding box of those
-outputs); :func:`compare_codebook_inits` compares them on a batch. Coding: :meth:`update`
+Initialization, on the first training batch (:meth:`VQAutoencoder.initialize`): the last encoder
+layer is rescaled so that the latents have spread ``latent_std`` per dimension (``sigma`` is an
+inverse temperature on squared distances, so it only means something relative to that scale;
+with PyTorch's default init they start with a spread of about 0.01, the soft assignment is then
+nearly uniform, which collapses the codebook), then the codebook (``codebook_init``):
+``"kmeans++"`` (k-means++ seeding on those latents) or ``"uniform"`` (uniform in their bounding
+box); :func:`compare_codebook_inits` compares the two on a batch. The prior's logits are stored
+divided by ``prior_lr_scale`` (> 1 lets Adam fit q_c faster; 1 = plain logits). Coding: :meth:`update`
 quantizes ``q_c`` once into an integer table (a buffer saved with the weights); indices are
-range-coded with :mod:`neurcomp.entropy.coder`, so the decoder needs no float to agree.
+range-coded with :mod:`neurcomp.entropy.coder`, so the decoder needs no float to agree, and the
+codec runs the decoder network in float64 (:meth:`VQAutoencoder.reconstruct`) so that the decoded
+8-bit image does not depend on the thread count either.
 
 Example:
     >>> import torch
@@ -63,7 +70,6 @@ import math
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..entropy.coder import PRECISION_BITS, CodingError, PmfTables, decode_symbols, encode_symbols, quantize_pmf
 
@@ -197,6 +203,20 @@ def _lambda_vector(rate_idx, batch: int, lambdas, device) -> torch.Tensor:
     return torch.tensor(lambdas, device=device)[idx]
 
 
+class CodeTable(nn.Module):
+    """The integer coding table of q_c (K symbols + the coder's escape bin) as buffers of a fixed
+    shape, all zero until ``VQAutoencoder.update()`` fills them."""
+
+    def __init__(self, codebook_size: int):
+        super().__init__()
+        self.register_buffer("table_counts", torch.zeros(1, codebook_size + 1, dtype=torch.int32))
+        self.register_buffer("table_lengths", torch.zeros(1, dtype=torch.int32))
+        self.register_buffer("table_offsets", torch.zeros(1, dtype=torch.int32))
+
+    def built(self) -> bool:
+        return bool(self.table_lengths.numel() and int(self.table_lengths[0]) > 0)
+
+
 class VQAutoencoder(nn.Module):
     """Soft/hard vector-quantized autoencoder with a shared categorical prior (seed 002).
 
@@ -212,6 +232,9 @@ class VQAutoencoder(nn.Module):
         alpha: weight of the soft cross-entropy s(c) (0 = the "no rate" ablation).
         beta: weight of the hard cross-entropy h(c), which fits the prior (seed: 1).
         codebook_init: "kmeans++" or "uniform", applied to the first training batch.
+        latent_std: spread per dimension the latents are rescaled to at initialization (0: off).
+        prior_lr_scale: multiplier of the prior logits' parametrization (their effective Adam
+            learning rate); 1 = the plain logits.
         lambdas: one distortion weight (loss = rate_bpp + lambda * 255^2 * MSE).
     """
 
@@ -220,7 +243,8 @@ class VQAutoencoder(nn.Module):
 
     def __init__(self, channels: int = 64, blocks: int = 2, downsamples: int = 2, dim: int = 16,
                  codebook_size: int = 256, groups: int = 1, sigma: float = 1.0, alpha: float = 1.0,
-                 beta: float = 1.0, codebook_init: str = "kmeans++", lambdas=(0.0067,)):
+                 beta: float = 1.0, codebook_init: str = "kmeans++", latent_std: float = 1.0,
+                 prior_lr_scale: float = 1.0, lambdas=(0.0067,)):
         super().__init__()
         if codebook_init not in CODEBOOK_INITS:
             raise ValueError(f"unknown codebook_init {codebook_init!r}; choose from {', '.join(CODEBOOK_INITS)}")
@@ -232,23 +256,24 @@ class VQAutoencoder(nn.Module):
         self.dim, self.codebook_size, self.groups = int(dim), int(codebook_size), int(groups)
         self.sigma, self.alpha, self.beta = float(sigma), float(alpha), float(beta)
         self.codebook_init = codebook_init
+        self.latent_std = float(latent_std)
+        self.prior_lr_scale = float(prior_lr_scale)
         self.lambdas = [float(v) for v in lambdas]
         self.stride = 2 ** self.downsamples
         self.encoder = vq_encoder(channels, blocks, downsamples, groups * dim)
         self.decoder = vq_decoder(channels, blocks, downsamples, groups * dim)
         self.codebook = nn.Parameter(torch.rand(codebook_size, dim) * 2 - 1)
-        self.prior_logits = nn.Parameter(torch.zeros(codebook_size))
+        self.prior_param = nn.Parameter(torch.zeros(codebook_size))  # logits / prior_lr_scale
         self.register_buffer("codebook_initialized", torch.zeros((), dtype=torch.int32))
-        self.register_buffer("table_counts", torch.zeros(0, dtype=torch.int32))
-        self.register_buffer("table_lengths", torch.zeros(0, dtype=torch.int32))
-        self.register_buffer("table_offsets", torch.zeros(0, dtype=torch.int32))
+        self.code_table = CodeTable(codebook_size)
 
     @property
     def config(self) -> dict:
         return {"kind": self.kind, "channels": self.channels, "blocks": self.blocks,
                 "downsamples": self.downsamples, "dim": self.dim, "codebook_size": self.codebook_size,
                 "groups": self.groups, "sigma": self.sigma, "alpha": self.alpha, "beta": self.beta,
-                "codebook_init": self.codebook_init, "lambdas": self.lambdas}
+                "codebook_init": self.codebook_init, "latent_std": self.latent_std,
+                "prior_lr_scale": self.prior_lr_scale, "lambdas": self.lambdas}
 
     # -- latents <-> vectors
     def _to_vectors(self, z: torch.Tensor) -> torch.Tensor:
@@ -275,34 +300,56 @@ class VQAutoencoder(nn.Module):
         self.codebook.data.copy_(e.to(self.codebook.device))
         self.codebook_initialized.fill_(1)
 
+    @torch.no_grad()
+    def _rescale_encoder(self, v: torch.Tensor) -> float:
+        """Data-dependent init: scale the last encoder layer so that the latents of this batch have
+        standard deviation ``latent_std`` (the scale on which ``sigma`` is meaningful); returns the factor."""
+        std = float(v.detach().float().std(0).mean())  # spread per dimension, not the offsets between them
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            t = torch.tensor([std], device=v.device)
+            torch.distributed.broadcast(t, 0)
+            std = float(t)
+        factor = self.latent_std / max(std, 1e-8)
+        last = self.encoder[-1]
+        last.weight.mul_(factor)
+        last.bias.mul_(factor)
+        return factor
+
     # -- prior and coding tables
+    def prior_logits(self, dtype=torch.float32) -> torch.Tensor:
+        """The logits psi of q_c (stored divided by ``prior_lr_scale``, which multiplies the prior's
+        effective learning rate: with Adam the loss weight beta alone cannot speed it up)."""
+        return self.prior_param.to(dtype) * self.prior_lr_scale
+
     def prior_probs(self) -> torch.Tensor:
         """q_c, the categorical prior over the K codewords (float)."""
-        return torch.softmax(self.prior_logits, 0)
+        return torch.softmax(self.prior_logits(), 0)
 
     def _quantized_counts(self) -> np.ndarray:
-        p = torch.softmax(self.prior_logits.detach().double().cpu(), 0).numpy()
+        p = torch.softmax(self.prior_logits(torch.float64).detach().cpu(), 0).numpy()
         return quantize_pmf(p, 0.0)
 
     @torch.no_grad()
     def update(self) -> None:
         """Quantize q_c into the integer coding table (call after training, before coding)."""
         counts = self._quantized_counts()
-        self.table_counts = torch.from_numpy(counts.astype(np.int32))[None].to(self.prior_logits.device)
-        self.table_lengths = torch.tensor([self.codebook_size], dtype=torch.int32, device=self.prior_logits.device)
-        self.table_offsets = torch.zeros(1, dtype=torch.int32, device=self.prior_logits.device)
+        t = self.code_table
+        t.table_counts = torch.from_numpy(counts.astype(np.int32))[None].to(self.prior_param.device)
+        t.table_lengths = torch.full((1,), self.codebook_size, dtype=torch.int32, device=self.prior_param.device)
+        t.table_offsets = torch.zeros(1, dtype=torch.int32, device=self.prior_param.device)
 
     def tables(self) -> PmfTables:
-        if self.table_counts.numel() == 0:
+        t = self.code_table
+        if not t.built():
             raise RuntimeError("coding tables are not built: call update() after training")
-        return PmfTables(self.table_counts.cpu().numpy().astype(np.int64),
-                         self.table_lengths.cpu().numpy().astype(np.int64),
-                         self.table_offsets.cpu().numpy().astype(np.int64))
+        return PmfTables(t.table_counts.cpu().numpy().astype(np.int64), t.table_lengths.cpu().numpy().astype(np.int64),
+                         t.table_offsets.cpu().numpy().astype(np.int64))
 
     def coded_probs(self) -> torch.Tensor:
         """Probabilities ``[K]`` the range coder uses: the stored table (after :meth:`update`), else
         the table :meth:`update` would build from the current prior."""
-        counts = self.table_counts[0].long().cpu().numpy() if self.table_counts.numel() else self._quantized_counts()
+        t = self.code_table
+        counts = t.table_counts[0].long().cpu().numpy() if t.built() else self._quantized_counts()
         return torch.from_numpy(counts[: self.codebook_size].astype(np.float64) / (1 << PRECISION_BITS))
 
     # -- forward
@@ -311,8 +358,6 @@ class VQAutoencoder(nn.Module):
         b, _, h, w = z.shape
         with torch.autocast(device_type=z.device.type, enabled=False):
             v = self._to_vectors(z.float())
-            if self.training and not bool(self.codebook_initialized):
-                self.init_codebook(v)
             e = self.codebook.float()
             d2 = squared_distances(v, e)
             idx = d2.argmin(1)
@@ -329,11 +374,31 @@ class VQAutoencoder(nn.Module):
         z_hat = self.codebook.float()[indices.reshape(-1).long()]
         return self.decoder(self._from_vectors(z_hat, b, h, w))
 
+    @torch.no_grad()
+    def initialize(self, x: torch.Tensor) -> None:
+        """Data-dependent initialization on a batch (done by the first training ``forward``):
+        rescale the encoder output to ``latent_std`` (if > 0), then ``init_codebook``."""
+        v = self.latent_vectors(x)
+        if self.latent_std > 0:
+            v = v * self._rescale_encoder(v)
+        self.init_codebook(v)
+
+    @torch.no_grad()
+    def reconstruct(self, indices: torch.Tensor) -> torch.Tensor:
+        """The codec's decoder, in float64: the 8-bit output must not depend on thread counts or
+        summation order (float32 convolutions differ in the last bits between processes)."""
+        b, _, h, w = indices.shape
+        z_hat = self.codebook.detach().double()[indices.reshape(-1).long()]
+        decoder64 = copy.deepcopy(self.decoder).double()
+        return decoder64(self._from_vectors(z_hat, b, h, w)).float()
+
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
+        if self.training and not bool(self.codebook_initialized):
+            self.initialize(x)
         z = self.encoder(x)
         q = self.quantize(z)
         idx = q["indices"]
-        log_q = torch.log_softmax(self.prior_logits.float(), 0)
+        log_q = torch.log_softmax(self.prior_logits(), 0)
         if self.training:
             lik = log_q[idx].exp()  # q_c(c): -log2 of it is h(c), gradient to the prior logits only
         else:  # exactly the probabilities the range coder uses
@@ -374,7 +439,8 @@ class VQAutoencoder(nn.Module):
         sym = idx.cpu().numpy().astype(np.int64).ravel()
         table_idx = np.zeros(sym.size, np.int64)
         return {"sections": [encode_symbols(sym, table_idx, tables)], "latent_shape": list(idx.shape[2:]),
-                "x_hat": self.decode_indices(idx), "bits": {"c": tables.information_bits(sym, table_idx)}}
+                "x_hat": self.reconstruct(idx), "bits": {"c": tables.information_bits(sym, table_idx)},
+                "info": {"codes_used": int(np.unique(sym).size)}}
 
     @torch.no_grad()
     def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
@@ -386,14 +452,15 @@ class VQAutoencoder(nn.Module):
         if sym.size and (sym.min() < 0 or sym.max() >= self.codebook_size):
             raise CodingError("code index out of range")
         idx = torch.from_numpy(sym).reshape(1, self.groups, h, w).to(self.codebook.device)
-        return self.decode_indices(idx)
+        return self.reconstruct(idx)
 
 
 @torch.no_grad()
 def compare_codebook_inits(model: VQAutoencoder, x: torch.Tensor, methods=CODEBOOK_INITS, seed: int = 0,
                            holdout: torch.Tensor | None = None) -> dict:
     """Initialize the codebook of (a copy of) ``model`` from the encoder outputs of ``x`` with each
-    method and report, on ``holdout`` (default: ``x`` itself), the quantization error
+    method (after the latent rescaling of :meth:`VQAutoencoder.initialize` if the model was never
+    initialized) and report, on ``holdout`` (default: ``x`` itself), the quantization error
     ``mean ||z - z_hat||^2 / d``, the distortion MSE of the reconstruction and the usage stats.
 
     Example:
@@ -403,6 +470,8 @@ def compare_codebook_inits(model: VQAutoencoder, x: torch.Tensor, methods=CODEBO
         (['kmeans++', 'uniform'], True)
     """
     m = copy.deepcopy(model).eval()
+    if not bool(m.codebook_initialized) and m.latent_std > 0:  # an untrained model: as initialize() would
+        m._rescale_encoder(m.latent_vectors(x))
     test = x if holdout is None else holdout
     out = {}
     for method in methods:

@@ -1,0 +1,291 @@
+r"""High-level REC API for diagonal Gaussians: ``rec_encode`` / ``rec_decode``.
+
+``rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed, method)`` returns ``(data, sample, info)``:
+the bytes, the sample the decoder will reconstruct (float64 numpy array of the input
+shape) and ``info`` with at least ``kl_bits`` (the ideal rate, KL[q || p] in bits) and
+``coded_bits`` (``8 * len(data)``). ``rec_decode(data, mu_p, sigma_p, seed, shape, method)``
+returns the same sample, bit for bit (given the same ``mu_p, sigma_p``).
+
+Methods (see :mod:`neurcomp.rec.samplers`):
+
+======== ===================================================================================
+``orc``   default. Adaptive groups of at most ``budget_bits`` of KL and ``max_group`` dims,
+          ordered random coding with ``2^(budget_bits + extra_bits)`` candidates per group,
+          indices and group sizes entropy-coded (bit-length classes under the image's own
+          histogram, raw mantissas), outliers quantized.
+``seed``  seed 000 Algorithm 2: the same grouping (default ``max_group`` 64), importance
+          sampler with ``ceil(2^KL_group)`` candidates and the argmax rule (Eq. 8), indices
+          Elias-delta coded, group sizes range-coded under their empirical distribution.
+``miracle`` one block for the whole latent (MIRACLE without grouping; the digits warm-up):
+          ``ceil(2^(KL + extra_bits))`` candidates, ``mode`` "softmax" (Havasi et al.) or
+          "argmax" (seed 000), index Elias-delta coded.
+``harsha`` every dimension on its own with the rejection sampler of Harsha et al. (toy;
+          exact samples; index Elias-delta coded).
+======== ===================================================================================
+
+Stream: varint header ``[method id, D, parameters..., counts]`` and length-prefixed
+sections (range-coded integers; for ``seed``/``miracle``/``harsha`` also an Elias-delta bit
+string). The decoder needs nothing but ``mu_p, sigma_p``, the seed and the stream: every
+decision (groups, indices, outlier precisions) is sent as an integer.
+
+Example:
+    >>> import numpy as np
+    >>> mq, sq = np.array([0.5, -1.0, 0.2]), np.array([0.3, 0.5, 0.9])
+    >>> data, z, info = rec_encode(mq, sq, np.zeros(3), np.ones(3), seed=7)
+    >>> bool(np.array_equal(rec_decode(data, np.zeros(3), np.ones(3), seed=7, shape=(3,)), z))
+    True
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..entropy.coder import CodingError
+from .index_codes import (BitReader, BitWriter, RangeReader, RangeWriter, elias_delta_decode, elias_delta_encode,
+                          pack_sections, unpack_sections)
+from .randomness import group_keys
+from .samplers import (adaptive_groups, dequantize_outliers, group_positions, harsha_decode, harsha_encode,
+                       importance_encode, kl_bits, quantize_outliers, regenerate, scan_groups, size_classes,
+                       standardize)
+
+METHODS = ("orc", "seed", "miracle", "harsha")
+_ID = {m: i + 1 for i, m in enumerate(METHODS)}
+_MODES = ("softmax", "argmax", "orc")
+
+DEFAULTS = {
+    "orc": {"budget_bits": 12, "extra_bits": 2, "max_group": 1024, "size_classes": 1, "outlier_bits": None,
+            "skip_bits": 1e-3, "threads": 1},
+    "seed": {"budget_bits": 14, "max_group": 64, "outlier_bits": None, "skip_bits": 1e-3, "threads": 1},
+    "miracle": {"extra_bits": 0.0, "mode": "softmax", "max_candidates": 1 << 26},
+    "harsha": {},
+}
+
+
+def _np64(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, np.float64)
+
+
+def _rng(seed: int, domain: int) -> np.random.Generator:
+    """Encoder-private randomness (ORC arrival times, Gumbels, outlier samples)."""
+    return np.random.default_rng([int(seed) % (1 << 63), int(domain) % (1 << 63), 0x5EC])
+
+
+def assemble(eps: np.ndarray, mu_p: np.ndarray, sigma_p: np.ndarray) -> np.ndarray:
+    """``mu_p + sigma_p * eps`` in float64 (the one formula both sides use)."""
+    return mu_p + sigma_p * eps
+
+
+# ----------------------------------------------------------------------------- outliers + groups
+
+
+def _write_outliers(rw: RangeWriter, where: np.ndarray, e: np.ndarray, j: np.ndarray) -> None:
+    gaps = np.diff(np.r_[-1, where]) - 1
+    rw.log_classes(gaps, 40)
+    rw.histogram_coded(e, 31)
+    c = j >> e  # floor division by 2^e
+    rw.gamma(np.where(c >= 0, 2 * c, -2 * c - 1))
+    rw.uint(j - (c << e), e)
+
+
+def _read_outliers(rr: RangeReader, n: int, D: int):
+    gaps = rr.log_classes(n, 40)
+    where = np.cumsum(gaps + 1) - 1
+    if n and where[-1] >= D:
+        raise CodingError("corrupt REC stream: outlier position out of range")
+    e = rr.histogram_coded(n, 31)
+    z = rr.gamma(n)
+    c = np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
+    low = rr.uint(n, e)
+    return where, e, (c << e) + low
+
+
+def _grouped_encode(method, m, s, seed, domain, p):
+    D = m.size
+    B = int(p["budget_bits"])
+    G = int(p["max_group"])
+    K = B if p["outlier_bits"] is None else float(p["outlier_bits"])
+    if not 1 <= B <= 30 or not 1 <= G <= 1 << 20:
+        raise ValueError("budget_bits must be in [1, 30] and max_group in [1, 2^20]")
+    kl = kl_bits(m, s)
+    out_mask = kl > min(K, B)
+    where = np.flatnonzero(out_mask)
+    rng = _rng(seed, domain)
+    e, j, eps_out = quantize_outliers(m[where], s[where], rng)
+    inl = np.flatnonzero(~out_mask)
+    per_octave = int(p.get("size_classes", 0)) if method == "orc" else 0
+    allowed = size_classes(per_octave, G)
+    sizes = adaptive_groups(kl[inl], B, G, allowed)
+    g, pos = group_positions(sizes)
+    keys = group_keys(seed, domain, np.arange(sizes.size))
+    weighted = kl[inl] >= p["skip_bits"]
+    if method == "orc":
+        t = int(p["extra_bits"])
+        if not 0 <= t or B + t > 30:
+            raise ValueError("extra_bits must be >= 0 with budget_bits + extra_bits <= 30")
+        n_cands = np.full(sizes.size, 1 << (B + t), np.int64)
+        mode = "orc"
+    else:
+        kl_g = np.bincount(g, weights=kl[inl], minlength=sizes.size) if sizes.size else np.zeros(0)
+        n_cands = np.ceil(np.exp2(kl_g)).astype(np.int64)
+        mode = "argmax"
+    idx, _ = scan_groups(m[inl][weighted], s[inl][weighted], g[weighted], pos[weighted], keys, n_cands, mode, rng,
+                         threads=int(p["threads"]))
+    eps = np.empty(D)
+    eps[inl] = regenerate(seed, domain, g, pos, idx) if inl.size else np.zeros(0)
+    eps[where] = eps_out
+    rw = RangeWriter()
+    _write_outliers(rw, where, e, j)
+    b0 = rw.enc.num_bits()
+    rw.histogram_coded(np.searchsorted(allowed, sizes), allowed.size)
+    b1 = rw.enc.num_bits()
+    if method == "orc":
+        rw.log_classes(idx, B + t)
+        sections = [rw.getvalue()]
+        parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": rw.enc.num_bits() - b1}
+        header = [_ID[method], D, B, t, G, per_octave, sizes.size, where.size]
+    else:
+        bw = BitWriter()
+        for i in idx.tolist():
+            elias_delta_encode(bw, i + 1)
+        sections = [rw.getvalue(), bw.getvalue()]
+        parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": bw.bits}
+        header = [_ID[method], D, G, sizes.size, where.size]
+    info = {"n_groups": int(sizes.size), "n_outliers": int(where.size), "n_weighted_dims": int(weighted.sum()),
+            "candidates": int(n_cands.max()) if n_cands.size else 0,
+            "candidate_evals": float(np.sum(n_cands[g[weighted]].astype(np.float64))), **parts}
+    return pack_sections(header, sections), eps, info
+
+
+def _grouped_decode(method, header, sections, seed, domain):
+    if method == "orc":
+        _, D, B, t, G, per_octave, n_groups, n_out = header
+        if B + t > 30:
+            raise CodingError("corrupt REC header")
+    else:
+        _, D, G, n_groups, n_out = header
+        per_octave = 0
+    if not 1 <= G <= 1 << 20 or n_out > D or n_groups > D or per_octave > 16:
+        raise CodingError("corrupt REC header")
+    allowed = size_classes(per_octave, G)
+    rr = RangeReader(sections[0])
+    where, e, j = _read_outliers(rr, n_out, D)
+    sizes = allowed[rr.histogram_coded(n_groups, allowed.size)]
+    if method == "orc":
+        idx = rr.log_classes(n_groups, B + t)
+    else:
+        br = BitReader(sections[1])
+        idx = np.array([elias_delta_decode(br) - 1 for _ in range(n_groups)], np.int64)
+    if sizes.sum() != D - n_out:
+        raise CodingError("corrupt REC stream: group sizes do not add up")
+    eps = np.empty(D)
+    mask = np.zeros(D, bool)
+    mask[where] = True
+    g, pos = group_positions(sizes)
+    eps[~mask] = regenerate(seed, domain, g, pos, idx) if g.size else np.zeros(0)
+    eps[where] = dequantize_outliers(e, j)
+    return eps
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed: int, method: str = "orc", domain: int = 0, **params):
+    """Code a sample of ``N(mu_q, sigma_q^2)`` under ``N(mu_p, sigma_p^2)`` (diagonal, any shape).
+
+    Returns ``(data, sample, info)``; ``info`` has ``kl_bits``, ``coded_bits``, ``enc_s`` and
+    method-specific counts (groups, outliers, bits spent on indices / group sizes / outliers).
+    ``domain`` separates independent uses of one seed (e.g. the two latent levels of a PLN).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown REC method {method!r}; choose from {', '.join(METHODS)}")
+    unknown = set(params) - set(DEFAULTS[method])
+    if unknown:
+        raise TypeError(f"unknown parameters for {method!r}: {sorted(unknown)}")
+    p = {**DEFAULTS[method], **params}
+    t0 = time.perf_counter()
+    mu_q, sigma_q, mu_p, sigma_p = (_np64(v) for v in (mu_q, sigma_q, mu_p, sigma_p))
+    shape = np.broadcast_shapes(mu_q.shape, sigma_q.shape, mu_p.shape, sigma_p.shape)
+    mu_p_f, sigma_p_f = (np.broadcast_to(v, shape).ravel() for v in (mu_p, sigma_p))
+    m, s = standardize(*(np.broadcast_to(v, shape) for v in (mu_q, sigma_q, mu_p, sigma_p)))
+    D = m.size
+    kl = float(kl_bits(m, s).sum())
+    info = {"method": method, "dims": D, "kl_bits": kl}
+    if method in ("orc", "seed"):
+        data, eps, extra = _grouped_encode(method, m, s, int(seed), int(domain), p)
+        info.update(extra)
+    elif method == "miracle":
+        mode = p["mode"]
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}")
+        n = int(np.ceil(2.0 ** (kl + p["extra_bits"])))
+        if n > p["max_candidates"]:
+            raise ValueError(f"KL of {kl:.1f} bits needs {n} candidates (> max_candidates); use a grouped method")
+        idx, eps, N = importance_encode(m, s, int(seed), p["extra_bits"], mode, int(domain), n_candidates=n,
+                                        rng=_rng(seed, domain))
+        bw = BitWriter()
+        elias_delta_encode(bw, idx + 1)
+        data = pack_sections([_ID[method], D], [bw.getvalue()])
+        info.update({"index": idx, "candidates": N, "index_bits": bw.bits})
+    else:  # harsha
+        bw = BitWriter()
+        eps = np.empty(D)
+        for d in range(D):
+            i, eps[d] = harsha_encode(float(m[d]), float(s[d]), int(seed), dim=d, domain=int(domain))
+            elias_delta_encode(bw, i + 1)
+        data = pack_sections([_ID[method], D], [bw.getvalue()])
+        info["index_bits"] = bw.bits
+    sample = assemble(eps, mu_p_f, sigma_p_f).reshape(shape)
+    info["coded_bits"] = 8 * len(data)
+    info["enc_s"] = time.perf_counter() - t0
+    return data, sample, info
+
+
+def stream_method(data: bytes) -> str:
+    """The method a REC stream was written with."""
+    header, _ = _header(data)
+    return METHODS[header[0] - 1]
+
+
+def _header(data: bytes):
+    from .index_codes import read_varint
+
+    n, pos = read_varint(data, 0)
+    if n < 2 or n > 16:
+        raise CodingError("not a REC stream")
+    mid, _ = read_varint(data, pos)
+    if not 1 <= mid <= len(METHODS):
+        raise CodingError(f"unknown REC method id {mid}")
+    method = METHODS[mid - 1]
+    n_sections = 2 if method == "seed" else 1
+    return unpack_sections(data, n_sections)
+
+
+def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | None = None, domain: int = 0):
+    """The sample coded in ``data`` (float64 array of ``shape``, default the shape of ``mu_p``)."""
+    header, sections = _header(bytes(data))
+    got = METHODS[header[0] - 1]
+    if method is not None and method != got:
+        raise CodingError(f"REC stream was written with method {got!r}, not {method!r}")
+    mu_p, sigma_p = _np64(mu_p), _np64(sigma_p)
+    shape = tuple(shape) if shape is not None else np.broadcast_shapes(mu_p.shape, sigma_p.shape)
+    D = int(np.prod(shape)) if len(shape) else 1
+    if header[1] != D:
+        raise CodingError(f"REC stream codes {header[1]} dimensions, expected {D}")
+    mu_p_f, sigma_p_f = (np.broadcast_to(v, shape).ravel() for v in (mu_p, sigma_p))
+    if got in ("orc", "seed"):
+        if len(header) != (8 if got == "orc" else 5):
+            raise CodingError("corrupt REC header")
+        eps = _grouped_decode(got, header, sections, int(seed), int(domain))
+    elif got == "miracle":
+        idx = elias_delta_decode(BitReader(sections[0])) - 1
+        eps = regenerate(int(seed), int(domain), np.zeros(D, np.int64), np.arange(D), np.array([idx]))
+    else:
+        br = BitReader(sections[0])
+        eps = np.array([harsha_decode(elias_delta_decode(br) - 1, int(seed), d, int(domain)) for d in range(D)])
+    return assemble(eps, mu_p_f, sigma_p_f).reshape(shape)
+
+
+__all__ = ["METHODS", "DEFAULTS", "rec_encode", "rec_decode", "stream_method", "assemble"]
