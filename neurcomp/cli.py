@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("input")
     s.add_argument("output")
     s.add_argument("--model", required=True, help="a name from 'neurcomp models', e.g. mshp@0.0067")
-    s.add_argument("--method", default="amortized", choices=METHODS)
+    s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own: amortized, rec for a PLN)")
     s.add_argument("--steps", type=int, help="iterations of an iterative method")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--side-info", help="side information file (bits-back)")
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="compress + decompress images, write per-image metrics as JSON")
     s.add_argument("--images", required=True, nargs="+", help="a folder or image files")
     s.add_argument("--model", required=True)
-    s.add_argument("--method", default="amortized", choices=METHODS)
+    s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own)")
     s.add_argument("--steps", type=int)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="centre crop before coding")
@@ -120,7 +120,7 @@ def cmd_info(a) -> int:
     return 0
 
 
-def evaluate_model(images, model: str, method: str = "amortized", steps=None, crop=None, seed: int = 0,
+def evaluate_model(images, model: str, method: str | None = None, steps=None, crop=None, seed: int = 0,
                    progress: bool = True) -> list[dict]:
     """Per-image records ``image, model, method, bpp, est_bpp, psnr, ms_ssim, enc_s, dec_s``."""
     from tqdm.auto import tqdm
@@ -148,7 +148,7 @@ def evaluate_model(images, model: str, method: str = "amortized", steps=None, cr
             ssim = ms_ssim(x_hat, x)
         except ValueError:
             ssim = None
-        rec = {"image": path.stem, "model": model, "method": method, "bpp": 8 * len(data) / (h * w),
+        rec = {"image": path.stem, "model": model, "method": info["stream"].method, "bpp": 8 * len(data) / (h * w),
                "est_bpp": sum(info["bits"].values()) / (h * w), "psnr": psnr(x_hat, x), "ms_ssim": ssim,
                "enc_s": t1 - t0, "dec_s": t2 - t1, "bytes": len(data), "height": h, "width": w}
         rec.update(info.get("extra_info", {}))

@@ -31,49 +31,53 @@ class MethodUnavailable(ValueError):
     """The method exists in the stream format but not for this model or in this version."""
 
 
-def _encoder(method: str):
-    if method == "amortized":
-        return None
-    try:
-        from . import inference
-    except ImportError:
-        inference = None
-    if inference is None or method not in getattr(inference, "ENCODERS", {}):
-        raise MethodUnavailable(f"method {method!r} is not available in this version of neurcomp "
-                                f"(available: {', '.join(available_methods())})")
+def _iterative_encoder(method: str):
+    from . import inference
+
     return inference.ENCODERS[method]
 
 
 def available_methods() -> list[str]:
-    out = ["amortized"]
-    try:
-        from . import inference
-        out += [m for m in METHODS if m in getattr(inference, "ENCODERS", {})]
-    except ImportError:
-        pass
-    return out
+    """Methods this version can encode with (which ones apply depends on the model kind)."""
+    from . import inference
+
+    return ["amortized", *[m for m in METHODS if m in inference.ENCODERS], "rec"]
 
 
-def compress_image(x: torch.Tensor, model_name: str, method: str = "amortized", steps: int | None = None,
+def default_method(kind: str) -> str:
+    """The method a model kind codes with when none is asked for."""
+    return "rec" if kind == "pln" else "amortized"
+
+
+def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, steps: int | None = None,
                    seed: int = 0) -> tuple[bytes, dict]:
     """Code an image tensor ``[3, H, W]`` in [0, 1]; returns the stream and a dict with
     ``x_hat`` (uint8 HWC, the decoder's output), ``bits`` (information content per
-    latent, in bits), ``est_bits`` and the container overhead in bytes."""
-    if method not in METHODS:
-        raise MethodUnavailable(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    encoder = _encoder(method)
+    latent, in bits), ``header_bytes`` (container overhead) and ``extra_info``.
+
+    ``method`` defaults to the model's own (``amortized``; ``rec`` for the PLN)."""
     model, rate_idx, entry = load_pretrained(model_name)
-    if encoder is not None and not hasattr(model, "compress_latents"):
+    method = method or default_method(model.kind)
+    if method not in available_methods():
+        raise MethodUnavailable(f"method {method!r} is not available in this version of neurcomp "
+                                f"(available: {', '.join(available_methods())})")
+    if model.kind == "pln" and method != "rec":
+        raise MethodUnavailable(f"{model_name} is a PLN: it codes with --method rec, not {method!r}")
+    if method == "rec" and model.kind != "pln":
+        raise MethodUnavailable(f"method 'rec' needs a PLN model; {model_name} is a {entry['kind']} model")
+    if method not in ("amortized", "rec") and not hasattr(model, "compress_latents"):
         raise MethodUnavailable(f"method {method!r} needs a hyperprior model; {model_name} is a {entry['kind']} model")
     if x.dim() == 4:
         x = x[0]
     h, w = x.shape[-2:]
     xp, _ = pad_to_multiple(x.unsqueeze(0).float(), model.stride)
     with torch.no_grad():
-        if encoder is None:
+        if method == "rec":
+            out = model.compress(xp, rate_idx, seed=seed, hw=(int(h), int(w)))
+        elif method == "amortized":
             out = model.compress(xp, rate_idx)
         else:
-            out = encoder(model, xp, rate_idx, steps=steps, seed=seed)
+            out = _iterative_encoder(method)(model, xp, rate_idx, steps=steps, seed=seed)
     stream = Stream(method, entry["name"], fingerprint(entry), int(h), int(w), tuple(out["latent_shape"]),
                     out.get("extra", b""), out["sections"])
     data = pack(stream)
@@ -105,7 +109,7 @@ def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
     return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream
 
 
-def compress_file(src, dst, model_name: str, method: str = "amortized", steps: int | None = None,
+def compress_file(src, dst, model_name: str, method: str | None = None, steps: int | None = None,
                   seed: int = 0) -> dict:
     """Read an image file, write a ``.ncz`` atomically; returns sizes and timings."""
     x = load_image(src)

@@ -108,8 +108,8 @@ def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Modu
 def _resize_table_buffers(model: torch.nn.Module, state: dict) -> None:
     """Coding-table buffers have data-dependent shapes; size them like the file's."""
     for key, value in state.items():
-        if key.rsplit(".", 1)[-1].startswith("table_"):
-            mod_name, buf = key.rsplit(".", 1)
+        mod_name, _, buf = key.rpartition(".")
+        if buf.startswith("table_"):
             setattr(model.get_submodule(mod_name), buf, torch.empty_like(value))
 
 
@@ -124,6 +124,14 @@ def load_pretrained(name: str, weights_dir: Path | None = None):
     card = next(c for c in _cards(weights_dir) if c["name"] == entry["base"])
     model = _load_cached(entry["file"], entry["sha256"], json.dumps(card["config"], sort_keys=True))
     return model, entry["rate_idx"], entry
+
+
+def model_card(base: str) -> dict:
+    """The model card (JSON) of a shipped network, e.g. ``model_card("mshp")``."""
+    for card in _cards():
+        if card["name"] == base:
+            return {k: v for k, v in card.items() if k != "_dir"}
+    raise WeightsError(f"no shipped network named {base!r}")
 
 
 def fingerprint(entry: dict) -> bytes:

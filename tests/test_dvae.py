@@ -22,12 +22,13 @@ TINY = {"tdvae": load_config(ROOT / "configs" / "dvae_tiny.yaml")["model"],
         "thdvae": load_config(ROOT / "configs" / "hdvae_tiny.yaml")["model"]}
 #: How close the training-mode rate (uniform noise, mean of 4 draws) must be to the eval-mode rate
 #: (rounding; = the coded size) of the 40-step tiny models, relative to the eval rate, at the
-#: lowest and highest lambda. Measured (kodim23, 256x256 centre crop): dvae +6.8 % / +0.2 %, hdvae
-#: +18 % / +1.3 %. The noise relaxation overestimates the rate of low-entropy latents (prior
-#: scale below ~0.5: the noisy latent leaves the prior's bulk, the rounded one does not), which
-#: is most of them at a low lambda and in the lower levels of the hierarchy; with more training
-#: the gap at the lowest lambda grows (dvae after 300 steps: +22 %), at the highest it stays small.
-TRAIN_EVAL_RATE_TOL = {"tdvae": 0.10, "thdvae": 0.25}
+#: lowest and highest lambda: 10 %. Measured (kodim23, 256x256 centre crop): dvae +6.8 % / +0.2 %,
+#: hdvae -6 % / -2 %. The noise relaxation overestimates the rate of low-entropy latents (prior
+#: scale below ~0.5: the noisy latent leaves the prior's bulk, the rounded one does not), most of
+#: them at a low lambda; with more training that gap grows at the lowest lambda (dvae after 300
+#: steps: +22 %) and stays small at the highest (+0.6 %). In the hierarchy the lower levels are
+#: also conditioned on noisy (training) vs rounded (eval) upper latents, which moves both ways.
+TRAIN_EVAL_RATE_TOL = {"tdvae": 0.10, "thdvae": 0.10}
 
 
 def _synthetic(h, w, seed=0):

@@ -74,3 +74,10 @@ def test_sga_lowers_true_loss_and_stream_matches(small_model):
     assert abs(recomputed - res.final["loss"][0]) < 0.01 * res.final["loss"][0]
     # and the code length matches the information content
     assert abs(8 * sum(map(len, out["sections"])) - sum(out["bits"].values())) < 64 + 0.01 * sum(out["bits"].values())
+
+
+def test_codec_schedule_is_the_papers_at_2000_steps():
+    from neurcomp.inference import schedule_for
+    assert schedule_for(2000) == {"t0": 700, "c": 0.001}
+    s = schedule_for(200)
+    assert annealed_temperature(200, t0=s["t0"], c=s["c"]) < 0.5 * math.exp(-1.2)

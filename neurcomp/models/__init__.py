@@ -1,9 +1,10 @@
 """Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict."""
 from .dvae import DiscretizedVAE, HierarchicalDVAE
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
+from .pln import PLN
 from .vq import VQAutoencoder
 
-MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder, DiscretizedVAE, HierarchicalDVAE)}
+MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder, DiscretizedVAE, HierarchicalDVAE, PLN)}
 
 
 def build_model(config: dict):

@@ -125,9 +125,8 @@ def elias_delta_decode(r: BitReader) -> int:
 
 def elias_delta_length(n) -> np.ndarray:
     """Code length in bits of Elias-delta for ``n >= 1`` (array)."""
-    n = np.asarray(n, np.int64)
-    nb = np.floor(np.log2(np.maximum(n, 1))).astype(np.int64) + 1  # bit length (exact for n < 2^52)
-    lb = np.floor(np.log2(nb)).astype(np.int64) + 1
+    nb, _ = bit_classes(np.maximum(np.asarray(n, np.int64), 1))  # exact integer bit lengths
+    lb, _ = bit_classes(nb)
     return (nb - 1) + 2 * (lb - 1) + 1
 
 

@@ -49,7 +49,7 @@ import sys
 import numpy as np
 from scipy.special import ndtr
 
-from .randomness import GAMMA, MAX_CANDIDATES, _u64, group_keys, mix64, normals, uniforms
+from .randomness import GAMMA, MAX_CANDIDATES, _u64, group_keys, normals, uniforms
 
 LN2 = math.log(2.0)
 _LITTLE = sys.byteorder == "little"

@@ -1,0 +1,309 @@
+r"""Probabilistic ladder network (PLN) for compression without quantization (seed 000).
+
+Two stochastic levels, convolutional throughout (seed 000 Fig. 1, after Balle et al. 2018):
+
+* bottom-up (deterministic): ``y = g_a(x)`` (stride 16, ``M`` channels, GDN), a 3x3 head
+  turns ``y`` into the *likelihood* term ``N(mu_l1, sigma_l1^2)`` of ``z1``; ``h_a(y)``
+  (stride 64, leaky ReLU) gives ``q(z2 | x) = N(mu_2, sigma_2^2)``.
+* top-down: ``p(z2) = N(0, I)``; ``h_s(z2)`` gives ``p(z1 | z2) = N(mu_p1, sigma_p1^2)``;
+  the posterior of the first level is the ladder's precision-weighted combination
+  (Sonderby et al. 2016) ``q(z1 | x, z2) \propto N(mu_l1, sigma_l1^2) p(z1 | z2)``::
+
+      1/sigma_q1^2 = 1/sigma_l1^2 + 1/sigma_p1^2,   mu_q1 = sigma_q1^2 (mu_l1/sigma_l1^2 + mu_p1/sigma_p1^2)
+
+  so ``sigma_q1 <= sigma_p1`` everywhere (the density ratio q/p REC works with is bounded).
+* synthesis ``x_hat = sigmoid(g_s(z1))`` (IGDN, stride 16).
+
+Training objective: the beta-ELBO (seed 000 Eq. 6-7), ``L = D + beta R`` per image with
+``R = (KL[q(z2|x) || p(z2)] + KL[q(z1|x,z2) || p(z1|z2)]) / (H W)`` in bits per pixel (the
+rate REC achieves up to its overhead; single-sample estimate in z2, closed form per
+level) and ``D = 255^2 MSE`` (``distortion="mse"``) or ``255 MAE`` (``"mae"``, the seed's
+choice), means over pixels and channels of [0, 1] images. ``rd_loss`` returns
+``loss = D / beta + R`` (same minimizer; it keeps the rate points' losses on one scale),
+so ``beta = 1 / lambda`` compared with the hyperprior models' ``R + lambda 255^2 MSE``.
+One network serves every ``beta`` in ``betas``: per rate point a channel gain on ``y`` and
+offsets on both posteriors' scales (encoder side), and channel gains on ``z2`` and ``z1``
+(decoder side).
+
+``forward`` draws a posterior sample in training and in ``eval()`` mode (the codec sends a
+sample, not a mean); it returns ``x_hat``, ``likelihoods = {"z1": 2^-kl1, "z2": 2^-kl2}``
+(float64 per-element KL in bits, so ``-log2`` of them sums to the KL rate the way
+``neurcomp.train.evaluate_kodak`` expects), ``kl1``/``kl2`` (bits, with gradients) and
+the Gaussian parameters ``q1, p1, q2`` as ``(mu, sigma)`` pairs.
+
+Coding (``compress``/``decompress``; latents walked position-major, see :func:`_pm`):
+``z2`` is REC-coded under ``p(z2) = N(0, 1)`` (domain 2),
+then ``p(z1 | z2)`` is computed in float64 from the *decoded* ``z2`` and ``z1`` is REC-coded
+under it (domain 1); the decoder regenerates both samples with the same seed (sent in
+``extra``) and runs ``h_s`` and ``g_s`` in float64. Stride 64, ``latent_shape = (H/64, W/64)``
+(the ``z2`` grid; ``z1`` is 4x finer).
+
+Example:
+    >>> import torch
+    >>> m = PLN(N=8, M=8, F=4, betas=[40, 150]).eval()
+    >>> out = m(torch.rand(1, 3, 64, 64), rate_idx=1)
+    >>> out["x_hat"].shape, sorted(out["likelihoods"])
+    (torch.Size([1, 3, 64, 64]), ['z1', 'z2'])
+"""
+from __future__ import annotations
+
+import copy
+import math
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..layers import GDN, conv, deconv
+
+LN2 = math.log(2.0)
+_SIGMA_MIN = 1e-3
+_EXTRA = struct.Struct("<QB")  # seed, REC method id
+
+
+def _rate_index(rate_idx, batch: int, device) -> torch.Tensor:
+    idx = torch.as_tensor(rate_idx, dtype=torch.long, device=device)
+    return idx.expand(batch) if idx.dim() == 0 else idx
+
+
+def gaussian_kl_bits(mu_q, sigma_q, mu_p, sigma_p) -> torch.Tensor:
+    """Elementwise KL[N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)] in bits."""
+    r = sigma_q / sigma_p
+    d = (mu_q - mu_p) / sigma_p
+    return (-torch.log(r) + 0.5 * (r * r + d * d - 1.0)) / LN2
+
+
+def precision_combine(mu_a, sigma_a, mu_b, sigma_b):
+    """Product of two Gaussians (normalized): the ladder's precision-weighted combination."""
+    pa, pb = sigma_a.pow(-2), sigma_b.pow(-2)
+    var = 1.0 / (pa + pb)
+    return var * (mu_a * pa + mu_b * pb), var.sqrt()
+
+
+def kl_likelihoods(kl_bits: torch.Tensor) -> torch.Tensor:
+    """"Likelihoods" whose ``-log2`` sums to ``kl_bits.sum()`` (float64; split into equal factors where
+    one element's KL would underflow ``2^-kl``)."""
+    kl = kl_bits.detach().double().clamp_min(0.0)
+    parts = max(1, math.ceil(float(kl.max()) / 1000.0)) if kl.numel() else 1
+    if parts == 1:
+        return torch.exp2(-kl)
+    return torch.exp2(-kl / parts).unsqueeze(-1).expand(*kl.shape, parts)
+
+
+def _pm(t: torch.Tensor) -> np.ndarray:
+    """[1, C, H, W] -> float64 [1, H, W, C]: REC walks the latent position by position (all channels of
+    a position, then the next), where the greedy grouping's sizes vary less than channel by channel."""
+    return np.ascontiguousarray(t.detach().cpu().double().permute(0, 2, 3, 1).numpy())
+
+
+def _cm(t: torch.Tensor) -> torch.Tensor:
+    """[1, H, W, C] -> [1, C, H, W]."""
+    return t.permute(0, 3, 1, 2).contiguous()
+
+
+def _scale(raw: torch.Tensor) -> torch.Tensor:
+    return F.softplus(raw) + _SIGMA_MIN
+
+
+class PLN(nn.Module):
+    """Two-level probabilistic ladder network trained with the beta-ELBO; coded with REC."""
+
+    kind = "pln"
+    stride = 64
+
+    def __init__(self, N: int = 96, M: int = 96, F: int = 64, betas=(40.0, 150.0, 550.0), distortion: str = "mse"):
+        super().__init__()
+        if distortion not in ("mse", "mae"):
+            raise ValueError("distortion must be 'mse' or 'mae'")
+        self.N, self.M, self.F = int(N), int(M), int(F)
+        self.betas = [float(b) for b in betas]
+        self.distortion = distortion
+        L = len(self.betas)
+        ref = math.exp(sum(math.log(b) for b in self.betas) / L)
+        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        self.head1 = nn.Conv2d(M, 2 * M, 3, padding=1)
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(0.2), conv(N, N), nn.LeakyReLU(0.2), conv(N, 2 * F))
+        self.h_s = nn.Sequential(deconv(F, N), nn.LeakyReLU(0.2), deconv(N, N), nn.LeakyReLU(0.2),
+                                 nn.Conv2d(N, 2 * M, 3, padding=1))
+        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                 deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        # per-rate conditioning (encoder: gain on y, offsets on the posterior scales; decoder: gains)
+        off = torch.tensor([[0.25 * math.log(b / ref)] for b in self.betas])
+        self.enc_gain = nn.Parameter(torch.zeros(L, M))
+        self.q1_scale_offset = nn.Parameter(off.expand(-1, M).clone())
+        self.q2_scale_offset = nn.Parameter(off.expand(-1, F).clone())
+        self.z1_gain = nn.Parameter(torch.zeros(L, M))
+        self.z2_gain = nn.Parameter(torch.zeros(L, F))
+        with torch.no_grad():  # start with small posteriors' means and scales near the prior's
+            self.h_s[-1].bias[M:].fill_(0.5413)  # softplus^-1(1) = 0.5413
+            self.head1.bias[M:].fill_(0.5413)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def config(self) -> dict:
+        return {"kind": self.kind, "N": self.N, "M": self.M, "F": self.F, "betas": self.betas,
+                "distortion": self.distortion}
+
+    @property
+    def lambdas(self) -> list[float]:
+        """The rate points (``neurcomp.train`` iterates ``model.lambdas``); here the betas."""
+        return self.betas
+
+    def update(self) -> None:
+        """No coding tables: REC codes under the Gaussian priors directly."""
+
+    @staticmethod
+    def _vec(p: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return p[idx][:, :, None, None]
+
+    # ------------------------------------------------------------------ the network
+
+    def posterior2(self, x: torch.Tensor, idx: torch.Tensor):
+        """Bottom-up pass: ``(mu_l1, sigma_l1), (mu_2, sigma_2)`` (likelihood of z1, posterior of z2)."""
+        y = self.g_a(x) * self._vec(self.enc_gain, idx).exp()
+        mu_l1, raw1 = self.head1(y).chunk(2, dim=1)
+        mu_2, raw2 = self.h_a(y).chunk(2, dim=1)
+        sigma_l1 = _scale(raw1 + self._vec(self.q1_scale_offset, idx))
+        sigma_2 = _scale(raw2 + self._vec(self.q2_scale_offset, idx))
+        return (mu_l1, sigma_l1), (mu_2, sigma_2)
+
+    def prior1(self, z2: torch.Tensor, idx: torch.Tensor, h_s: nn.Module | None = None, gain=None):
+        """``p(z1 | z2) = (mu, sigma)``."""
+        g = self._vec(self.z2_gain, idx).exp() if gain is None else gain
+        mu, raw = (h_s or self.h_s)(z2 * g).chunk(2, dim=1)
+        return mu, _scale(raw)
+
+    def synthesize(self, z1: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.g_s(z1 * self._vec(self.z1_gain, idx).exp()))
+
+    def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
+        idx = _rate_index(rate_idx, x.shape[0], x.device)
+        (mu_l1, s_l1), (mu_2, s_2) = self.posterior2(x, idx)
+        z2 = mu_2 + s_2 * torch.randn_like(mu_2)
+        mu_p1, s_p1 = self.prior1(z2, idx)
+        mu_q1, s_q1 = precision_combine(mu_l1, s_l1, mu_p1, s_p1)
+        z1 = mu_q1 + s_q1 * torch.randn_like(mu_q1)
+        kl2 = gaussian_kl_bits(mu_2, s_2, torch.zeros_like(mu_2), torch.ones_like(s_2))
+        kl1 = gaussian_kl_bits(mu_q1, s_q1, mu_p1, s_p1)
+        return {"x_hat": self.synthesize(z1, idx),
+                "likelihoods": {"z1": kl_likelihoods(kl1), "z2": kl_likelihoods(kl2)},
+                "kl1": kl1, "kl2": kl2, "q1": (mu_q1, s_q1), "p1": (mu_p1, s_p1), "q2": (mu_2, s_2)}
+
+    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx) -> dict:
+        """Per-batch means: ``bpp`` (KL bits per pixel), ``mse``, ``psnr`` and ``loss = D / beta + bpp``."""
+        b, _, h, w = x.shape
+        idx = _rate_index(rate_idx, b, x.device)
+        bpp = (out["kl1"].reshape(b, -1).sum(1) + out["kl2"].reshape(b, -1).sum(1)) / (h * w)
+        diff = out["x_hat"] - x
+        mse = (diff ** 2).reshape(b, -1).mean(1)
+        if self.distortion == "mse":
+            dist = 255.0 ** 2 * mse
+        else:
+            dist = 255.0 * diff.abs().reshape(b, -1).mean(1)
+        beta = torch.tensor(self.betas, device=x.device, dtype=x.dtype)[idx]
+        loss = dist / beta + bpp
+        return {"loss": loss.mean(), "bpp": bpp.mean(), "mse": mse.mean(),
+                "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
+
+    # ------------------------------------------------------------------ codec
+
+    def _exact(self, rate_idx: int):
+        """float64 copies of the decoder-side networks and gains (cached per weights version)."""
+        key = (rate_idx, tuple(int(p._version) for p in self.parameters()))
+        cache = getattr(self, "_exact_cache", None)
+        if cache is None or cache[0] != key:
+            idx = torch.tensor([rate_idx], device=self.z1_gain.device)
+            h_s64 = copy.deepcopy(self.h_s).cpu().double().eval()
+            g_s64 = copy.deepcopy(self.g_s).cpu().double().eval()
+            g2 = self._vec(self.z2_gain, idx).detach().cpu().double().exp()
+            g1 = self._vec(self.z1_gain, idx).detach().cpu().double().exp()
+            cache = (key, h_s64, g_s64, g2, g1)
+            object.__setattr__(self, "_exact_cache", cache)
+        return cache[1:]
+
+    @torch.no_grad()
+    def exact_prior1(self, z2: torch.Tensor, rate_idx: int):
+        """``p(z1 | z2)`` in float64 (what encoder and decoder both use for coding z1)."""
+        h_s64, _, g2, _ = self._exact(rate_idx)
+        mu, raw = h_s64(z2.double() * g2).chunk(2, dim=1)
+        return mu, F.softplus(raw) + _SIGMA_MIN
+
+    @torch.no_grad()
+    def reconstruct(self, z1: torch.Tensor, rate_idx: int) -> torch.Tensor:
+        """The codec's synthesis in float64 (8-bit output independent of thread counts)."""
+        _, g_s64, _, g1 = self._exact(rate_idx)
+        return torch.sigmoid(g_s64(z1.double() * g1)).float()
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, seed: int = 0, method: str = "orc", hw=None,
+                 **rec_params) -> dict:
+        """REC-code a posterior sample of ``x [1, 3, H, W]`` (H, W multiples of 64).
+
+        ``seed`` keys the shared randomness (stored in ``extra`` with the REC method); ``hw``
+        (the image size before padding) restricts the PSNRs in ``info`` to the image;
+        ``rec_params`` go to :func:`neurcomp.rec.rec_encode` (e.g. ``budget_bits``, ``threads``).
+        ``info``: ``kl_bpp``, ``psnr_exact`` (reconstruction from an exact posterior sample drawn
+        with the same seed), ``psnr_rec`` (from the coded sample), ``rec_bits`` and ``rec_enc_s``.
+        """
+        from ..rec import METHODS, rec_encode
+
+        if x.shape[0] != 1:
+            raise ValueError("compress codes one image at a time")
+        if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
+            raise ValueError(f"image size must be a multiple of {self.stride} (pad it first)")
+        seed = int(seed) % (1 << 64)
+        dev = self.z1_gain.device
+        (mu_l1, s_l1), (mu_2, s_2) = (tuple(t.cpu() for t in pair) for pair in
+                                      self.posterior2(x.float().to(dev), torch.tensor([rate_idx], device=dev)))
+        data2, z2, info2 = rec_encode(_pm(mu_2), _pm(s_2), np.zeros(1), np.ones(1), seed, method, domain=2,
+                                      **rec_params)
+        z2 = _cm(torch.from_numpy(z2))
+        mu_p1, s_p1 = self.exact_prior1(z2, rate_idx)
+        mu_q1, s_q1 = precision_combine(mu_l1.double(), s_l1.double(), mu_p1, s_p1)
+        data1, z1, info1 = rec_encode(_pm(mu_q1), _pm(s_q1), _pm(mu_p1), _pm(s_p1), seed, method, domain=1,
+                                      **rec_params)
+        x_hat = self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)
+        # reference: an exact posterior sample drawn with the same seed (torch's generator)
+        gen = torch.Generator().manual_seed(seed % (1 << 63))
+        z2e = mu_2.double() + s_2.double() * torch.randn(mu_2.shape, generator=gen, dtype=torch.float64)
+        mp, sp = self.exact_prior1(z2e, rate_idx)
+        mq, sq = precision_combine(mu_l1.double(), s_l1.double(), mp, sp)
+        z1e = mq + sq * torch.randn(mq.shape, generator=gen, dtype=torch.float64)
+        x_exact = self.reconstruct(z1e, rate_idx)
+        h, w = x.shape[-2:]
+        kl_bits = info1["kl_bits"] + info2["kl_bits"]
+
+        ch, cw = (h, w) if hw is None else (int(hw[0]), int(hw[1]))
+
+        def psnr(a):
+            d = torch.round(a[..., :ch, :cw].clamp(0, 1) * 255) - torch.round(x.cpu()[..., :ch, :cw].clamp(0, 1) * 255)
+            return 10 * math.log10(255 ** 2 / max(float((d ** 2).mean()), 1e-10))
+
+        info = {"kl_bpp": kl_bits / (ch * cw), "psnr_exact": psnr(x_exact), "psnr_rec": psnr(x_hat),
+                "rec_method": method, "rec_seed": seed, "rec_bits": info1["coded_bits"] + info2["coded_bits"],
+                "rec_enc_s": info1["enc_s"] + info2["enc_s"]}
+        return {"sections": [data2, data1], "latent_shape": [h // self.stride, w // self.stride], "x_hat": x_hat,
+                "bits": {"z2": info2["kl_bits"], "z1": info1["kl_bits"]},
+                "extra": _EXTRA.pack(seed, METHODS.index(method)), "info": info,
+                "rec_info": {"z2": info2, "z1": info1}}
+
+    @torch.no_grad()
+    def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        from ..rec import METHODS, rec_decode
+
+        if len(sections) != 2:
+            raise ValueError(f"a PLN stream has 2 sections, got {len(sections)}")
+        if extra and len(extra) != _EXTRA.size:
+            raise ValueError(f"corrupted stream: {len(extra)} bytes of REC parameters, expected {_EXTRA.size}")
+        seed, mid = _EXTRA.unpack(extra) if extra else (0, 0)
+        if mid >= len(METHODS):
+            raise ValueError("unknown REC method in the stream")
+        h2, w2 = (int(v) for v in latent_shape)
+        z2 = rec_decode(sections[0], np.zeros(1), np.ones(1), seed, (1, h2, w2, self.F), METHODS[mid], domain=2)
+        mu_p1, s_p1 = self.exact_prior1(_cm(torch.from_numpy(z2)), rate_idx)
+        mu_p1, s_p1 = _pm(mu_p1), _pm(s_p1)
+        z1 = rec_decode(sections[1], mu_p1, s_p1, seed, mu_p1.shape, METHODS[mid], domain=1)
+        return self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)

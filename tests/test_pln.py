@@ -1,0 +1,115 @@
+"""The probabilistic ladder network (seed 000) and its REC codec path."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neurcomp.models import PLN, build_model
+
+
+def test_forward_loss_and_config():
+    torch.manual_seed(0)
+    m = PLN(N=8, M=8, F=4, betas=[40, 150])
+    x = torch.rand(2, 3, 64, 64)
+    out = m(x, torch.tensor([0, 1]))
+    assert out["x_hat"].shape == x.shape
+    kl = float(out["kl1"].detach().sum() + out["kl2"].detach().sum())
+    from_likelihoods = sum(float(-torch.log2(p).sum()) for p in out["likelihoods"].values())
+    assert abs(kl - from_likelihoods) < 1e-3 * kl
+    assert bool((out["q1"][1] <= out["p1"][1] + 1e-6).all())  # precision weighting narrows the prior
+    loss = m.rd_loss(x, out, torch.tensor([0, 1]))
+    assert set(loss) >= {"loss", "bpp", "mse", "psnr"}
+    assert abs(float(loss["bpp"].detach()) - kl / 2 / (64 * 64)) < 1e-4
+    loss["loss"].backward()
+    assert m.g_a[0].weight.grad is not None and m.q1_scale_offset.grad is not None
+    assert build_model(m.config).config == m.config and m.lambdas == [40.0, 150.0]
+    mae = PLN(N=8, M=8, F=4, betas=[4.0], distortion="mae")
+    assert torch.isfinite(mae.rd_loss(x, mae(x, 0), 0)["loss"])
+
+
+def test_compress_decompress_in_process():
+    torch.manual_seed(1)
+    m = PLN(N=8, M=8, F=4, betas=[40, 150]).eval()
+    x = torch.rand(1, 3, 64, 128)
+    for method in ("orc", "seed"):
+        c = m.compress(x, 1, seed=5, method=method)
+        assert c["latent_shape"] == [1, 2] and len(c["sections"]) == 2
+        assert {"kl_bpp", "psnr_exact"} <= set(c["info"]) and set(c["bits"]) == {"z1", "z2"}
+        assert abs(c["info"]["kl_bpp"] * 64 * 128 - sum(c["bits"].values())) < 1e-6
+        x_hat = m.decompress(c["sections"], c["latent_shape"], 1, extra=c["extra"])
+        assert torch.equal(x_hat, c["x_hat"])
+    c2 = m.compress(x, 1, seed=5, hw=(60, 100))  # PSNRs and kl_bpp over the unpadded image
+    assert abs(c2["info"]["kl_bpp"] * 60 * 100 - sum(c2["bits"].values())) < 1e-6
+    from neurcomp.entropy import CodingError
+    with pytest.raises(CodingError, match="method"):  # the REC streams name their method
+        m.decompress(c["sections"], c["latent_shape"], 1, extra=c["extra"][:-1] + b"\x00")
+
+
+@pytest.fixture(scope="module")
+def pln_zoo(tmp_path_factory):
+    from neurcomp.train import DEFAULTS, train
+    from neurcomp.zoo import export
+
+    out = tmp_path_factory.mktemp("plnzoo")
+    cfg = {**DEFAULTS, "model": {"kind": "pln", "N": 16, "M": 24, "F": 16, "betas": [40.0, 150.0]}, "steps": 25,
+           "batch_size": 4, "crop": 64, "lr": 2e-3, "warmup_steps": 5, "eval_images": 0}
+    torch.manual_seed(0)
+    ck = train(cfg, out / "run", quiet=True)
+    export(ck, "plntiny", out)
+    return out
+
+
+@pytest.fixture()
+def pln_env(pln_zoo, monkeypatch):
+    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(pln_zoo))
+    from neurcomp import zoo
+    zoo._load_cached.cache_clear()
+    yield pln_zoo
+    zoo._load_cached.cache_clear()
+
+
+def _image(tmp_path, h=80, w=112):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([(xx * 2) % 256, (yy * 3) % 256, ((xx + yy) * 5) % 256], -1).astype(np.uint8)
+    arr = np.clip(arr.astype(int) + rng.integers(-10, 10, arr.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(tmp_path / "img.png")
+    return tmp_path / "img.png"
+
+
+def test_pln_stream_decodes_in_fresh_process_with_other_thread_count(pln_env, tmp_path):
+    from neurcomp.codec import compress_image
+    from neurcomp.data import load_image
+    from neurcomp.zoo import list_models
+
+    names = [m["name"] for m in list_models() if m["base"] == "plntiny"]
+    assert names == ["plntiny@40", "plntiny@150"]
+    assert next(m for m in list_models() if m["name"] == "plntiny@40")["rate_param"] == "beta"
+    torch.set_num_threads(2)
+    try:
+        data, info = compress_image(load_image(_image(tmp_path)), "plntiny@150")
+    finally:
+        torch.set_num_threads(1)
+    assert info["extra_info"]["kl_bpp"] > 0 and "psnr_exact" in info["extra_info"]
+    (tmp_path / "a.ncz").write_bytes(data)
+    code = ("import sys, torch; torch.set_num_threads(int(sys.argv[1])); from neurcomp.cli import main; "
+            "sys.exit(main(['decompress', sys.argv[2], sys.argv[3]]))")
+    r = subprocess.run([sys.executable, "-c", code, "1", str(tmp_path / "a.ncz"), str(tmp_path / "a.png")],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), info["x_hat"])
+
+
+def test_pln_eval_records_kl_and_exact_psnr(pln_env, tmp_path):
+    from neurcomp.cli import main
+
+    _image(tmp_path, 64, 64)
+    out = tmp_path / "e.json"
+    assert main(["eval", "--images", str(tmp_path / "img.png"), "--model", "plntiny@40", "--json", str(out)]) == 0
+    (rec,) = json.loads(out.read_text())
+    assert rec["kl_bpp"] > 0 and rec["psnr_exact"] > 0 and rec["bpp"] > rec["kl_bpp"]
