@@ -112,7 +112,8 @@ def evaluate_kodak(model, images, device) -> list[dict]:
 
 
 def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = None,
-          max_steps: int | None = None, max_minutes: float | None = None, quiet: bool = False) -> dict:
+          max_steps: int | None = None, max_minutes: float | None = None, quiet: bool = False,
+          resume_from=None) -> dict:
     """Train (or resume) the model of ``cfg``; returns the final checkpoint dict."""
     from tqdm.auto import tqdm
 
@@ -135,14 +136,15 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     ckpt_path = out_dir / "checkpoint.pt"
     state = {"step": 0, "history": [], "train_seconds": 0.0}
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
+    source = ckpt_path if ckpt_path.exists() else (Path(resume_from) if resume_from else None)
+    if resume and source is not None and source.exists():
+        ck = torch.load(source, map_location=dev, weights_only=True)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
         if "optimizer" in ck:
             opt.load_state_dict(ck["optimizer"])
         state = {k: ck[k] for k in ("step", "history", "train_seconds")}
         if not quiet and rank == 0:
-            print(f"resumed from {ckpt_path} at step {state['step']}", file=sys.stderr)
+            print(f"resumed from {source} at step {state['step']}", file=sys.stderr)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
 
     data = CropDataset(training_paths(cfg["data"]), crop=cfg["crop"], seed=cfg["seed"] + 1000 * rank)
@@ -207,11 +209,23 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
     return ck
 
 
+def save_slim(checkpoint, path) -> Path:
+    """A small resumable checkpoint: float16 weights, step, seconds, history (no optimizer state;
+    Adam restarts, with the config's warm-up). About a third of a full checkpoint."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True) if not isinstance(checkpoint, dict) else checkpoint
+    slim = {"config": ck["config"], "step": ck["step"], "train_seconds": ck["train_seconds"], "history": ck["history"],
+            "model": {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}}
+    _save_atomic(slim, Path(path))
+    return Path(path)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m neurcomp.train", description=__doc__.split("\n")[0])
     p.add_argument("--config", required=True, help="YAML or TOML config (see configs/)")
     p.add_argument("--out", help="run folder for checkpoints (default runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--resume-from", help="with --resume: the checkpoint to start from when <out> has none "
+                   "(e.g. the committed slim checkpoints/<name>.pt)")
     p.add_argument("--steps", type=int, help="train at most this many more steps (default: up to the config's total)")
     p.add_argument("--minutes", type=float, help="stop after this many minutes of wall time")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
@@ -227,7 +241,8 @@ def main(argv=None) -> int:
         return 2
     out = Path(a.out or Path("runs") / Path(a.config).stem)
     out.mkdir(parents=True, exist_ok=True)
-    train(cfg, out, resume=a.resume, device=a.device, max_steps=a.steps, max_minutes=a.minutes, quiet=a.quiet)
+    train(cfg, out, resume=a.resume, device=a.device, max_steps=a.steps, max_minutes=a.minutes, quiet=a.quiet,
+          resume_from=a.resume_from)
     return 0
 
 

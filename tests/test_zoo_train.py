@@ -87,3 +87,14 @@ def test_torchrun_two_cpu_processes_gloo(tmp_path):
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+@needs_data
+def test_slim_checkpoint_resumes(tmp_path):
+    from neurcomp.train import save_slim
+    cfg = {**load_config(ROOT / "configs" / "mshp_tiny.yaml"), "eval_images": 0, "steps": 6}
+    ck = train(cfg, tmp_path / "a", quiet=True, max_steps=3)
+    slim = save_slim(ck, tmp_path / "slim.pt")
+    assert slim.stat().st_size < (tmp_path / "a" / "checkpoint.pt").stat().st_size / 2
+    ck2 = train(cfg, tmp_path / "b", resume=True, resume_from=slim, quiet=True, max_steps=2)
+    assert ck2["step"] == 5
