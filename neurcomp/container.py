@@ -53,7 +53,8 @@ class Stream:
         return len(pack(self)) - sum(len(s) for s in self.sections)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """Unsigned LEB128 encoding of ``n``."""
     if n < 0:
         raise ValueError("varint must be non-negative")
     out = bytearray()
@@ -96,10 +97,10 @@ def pack(s: Stream) -> bytes:
         raise ValueError("model name too long, weights fingerprint not 8 bytes, or too many sections")
     body = bytearray(MAGIC + bytes([VERSION, METHODS.index(s.method), len(name)]) + name + s.weights)
     for v in (s.height, s.width, *s.latent_shape, len(s.extra)):
-        body += _varint(int(v))
+        body += varint(int(v))
     body += s.extra + bytes([len(s.sections)])
     for sec in s.sections:
-        body += _varint(len(sec)) + sec
+        body += varint(len(sec)) + sec
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 

@@ -287,17 +287,7 @@ class RangeReader:
 
 # ----------------------------------------------------------------------------- small container helpers
 
-
-def varint(n: int) -> bytes:
-    if n < 0:
-        raise ValueError("varint must be non-negative")
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+from ..container import varint  # noqa: E402  (the .ncz container's LEB128 writer)
 
 
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
