@@ -57,6 +57,7 @@ import neurcomp
 from neurcomp import baselines, data, metrics, zoo
 from neurcomp.cli import evaluate_model
 from neurcomp.plotting import REFERENCE_KODAK
+from _common import nan_to_none  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 HERE = Path(__file__).resolve().parent
 COMPRESSAI_VENV = HERE / ".venv-compressai"
@@ -74,19 +75,6 @@ REFERENCE_NAME = {"hyperprior": "mean-scale hyperprior (Minnen 2018)",
                   "factorized": "factorized prior (Balle 2017)"}
 
 
-def _nan_to_none(obj):
-    """JSON has no NaN: write null instead."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _nan_to_none(obj.tolist())
-    if isinstance(obj, np.floating):
-        return _nan_to_none(float(obj))
-    return obj
 
 
 def _mean(values) -> float:
@@ -369,7 +357,7 @@ def main(argv=None) -> int:
             print_compressai(res, len(paths), torch.get_num_threads())
             out["compressai"] = res
 
-    data.atomic_write_bytes(args.json, (json.dumps(_nan_to_none(out), indent=1) + "\n").encode())
+    data.atomic_write_bytes(args.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
     print(f"\nwrote {args.json}")
     return 0
 

@@ -44,24 +44,13 @@ import torch
 import neurcomp
 from neurcomp import baselines, data, metrics, zoo
 from neurcomp.cli import evaluate_model
+from _common import nan_to_none  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("dvae", "hdvae")
 ANCHOR = "jpeg"
 
 
-def _nan_to_none(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _nan_to_none(obj.tolist())
-    if isinstance(obj, (np.floating, np.integer)):
-        return _nan_to_none(obj.item())
-    return obj
 
 
 def _mean(values) -> float:
@@ -236,7 +225,7 @@ def main(argv=None) -> int:
            "torch_threads": torch.get_num_threads(), "table": table, **summary, "jpeg_curve": jpeg_curve,
            "records": records, "jpeg_records": jpeg_records, "seconds": time.perf_counter() - t_start}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    data.atomic_write_bytes(a.json, (json.dumps(_nan_to_none(out), indent=1) + "\n").encode())
+    data.atomic_write_bytes(a.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
     print(f"\nwrote {a.json} ({out['seconds']:.0f} s)")
     return 0
 

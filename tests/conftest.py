@@ -41,10 +41,15 @@ def tiny_weights(tmp_path_factory):
     return out
 
 
-@pytest.fixture()
-def tiny_zoo(tiny_weights, monkeypatch):
-    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(tiny_weights))
+def use_zoo(path, monkeypatch):
+    """Make the models exported into ``path`` loadable by name (for one test); a generator fixture body."""
+    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(path))
     from neurcomp import zoo
     zoo._load_cached.cache_clear()
-    yield tiny_weights
+    yield path
     zoo._load_cached.cache_clear()
+
+
+@pytest.fixture()
+def tiny_zoo(tiny_weights, monkeypatch):
+    yield from use_zoo(tiny_weights, monkeypatch)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import SHARED_DATA, have_data
+from conftest import SHARED_DATA, have_data, use_zoo
 from neurcomp.entropy import CodingError, GaussianConditional
 from neurcomp.models import MODEL_CLASSES, build_model
 from neurcomp.models.dvae import DiscretizedVAE, HierarchicalDVAE, coding_scale, discretized_gaussian_pmf
@@ -76,11 +76,7 @@ def dvae_weights(tmp_path_factory):
 
 @pytest.fixture()
 def dvae_zoo(dvae_weights, monkeypatch):
-    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(dvae_weights))
-    from neurcomp import zoo
-    zoo._load_cached.cache_clear()
-    yield dvae_weights
-    zoo._load_cached.cache_clear()
+    yield from use_zoo(dvae_weights, monkeypatch)
 
 
 # ----------------------------------------------------------------------------- prior

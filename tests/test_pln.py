@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+
+from conftest import use_zoo
 from PIL import Image
 
 from neurcomp.models import PLN, build_model
@@ -66,11 +68,7 @@ def pln_zoo(tmp_path_factory):
 
 @pytest.fixture()
 def pln_env(pln_zoo, monkeypatch):
-    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(pln_zoo))
-    from neurcomp import zoo
-    zoo._load_cached.cache_clear()
-    yield pln_zoo
-    zoo._load_cached.cache_clear()
+    yield from use_zoo(pln_zoo, monkeypatch)
 
 
 def _image(tmp_path, h=80, w=112):

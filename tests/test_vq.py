@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, use_zoo
 from neurcomp.entropy import CodingError
 from neurcomp.models import MODEL_CLASSES, build_model
 from neurcomp.models.vq import (VQAutoencoder, compare_codebook_inits, hard_assignment, kmeans_pp,
@@ -197,11 +197,7 @@ def vq_zoo(tmp_path_factory):
 
 @pytest.fixture()
 def vq_env(vq_zoo, monkeypatch):
-    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(vq_zoo))
-    from neurcomp import zoo
-    zoo._load_cached.cache_clear()
-    yield vq_zoo
-    zoo._load_cached.cache_clear()
+    yield from use_zoo(vq_zoo, monkeypatch)
 
 
 def test_round_trip_through_cli_in_fresh_process(vq_env, tmp_path):
