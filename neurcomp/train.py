@@ -73,8 +73,10 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def learning_rate(cfg: dict, step: int) -> float:
-    lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg["warmup_steps"]))
+def learning_rate(cfg: dict, step: int, warm_from: int = 0) -> float:
+    """Learning rate at ``step``: linear warm-up over ``warmup_steps`` counted from ``warm_from``
+    (the step at which Adam's moments were last fresh), then piecewise-constant decay."""
+    lr = cfg["lr"] * min(1.0, (step - warm_from + 1) / max(1, cfg["warmup_steps"]))
     for m in cfg["lr_milestones"]:
         if step >= m:
             lr *= cfg["lr_gamma"]
@@ -136,13 +138,24 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     ckpt_path = out_dir / "checkpoint.pt"
     state = {"step": 0, "history": [], "train_seconds": 0.0}
+    warm_from = 0
     source = ckpt_path if ckpt_path.exists() else (Path(resume_from) if resume_from else None)
     if resume and source is not None and source.exists():
         ck = torch.load(source, map_location=dev, weights_only=True)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
-        if "optimizer" in ck:
-            opt.load_state_dict(ck["optimizer"])
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
+        old_lambdas = list(ck["config"]["model"].get("lambdas", [])) if "config" in ck else []
+        new_lambdas = list(cfg["model"].get("lambdas", []))
+        changed = bool(old_lambdas) and old_lambdas != new_lambdas
+        if changed:
+            weights = extend_rate_points(weights, old_lambdas, new_lambdas)
+        model.load_state_dict(weights)
         state = {k: ck[k] for k in ("step", "history", "train_seconds")}
+        if "optimizer" in ck and not changed:
+            opt.load_state_dict(ck["optimizer"])
+        else:
+            warm_from = state["step"]
+            if not quiet and rank == 0:
+                print(f"fresh Adam moments: learning rate warms up again from step {warm_from}", file=sys.stderr)
         if not quiet and rank == 0:
             print(f"resumed from {source} at step {state['step']}", file=sys.stderr)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
@@ -171,7 +184,7 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
             break
         step = state["step"]
         for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step, warm_from)
         t0 = time.time()
         x = data.sample_batch(cfg["batch_size"], generator=gen).to(dev)
         if cfg["channels_last"]:
@@ -191,7 +204,7 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
         if not math.isfinite(last["loss"]):
             raise FloatingPointError(f"loss became {last['loss']} at step {state['step']}")
         bar.update(1)
-        bar.set_postfix(loss=f"{last['loss']:.3f}", bpp=f"{last['bpp']:.3f}", psnr=f"{last['psnr']:.2f}")
+        bar.set_postfix(loss=f"{last['loss']:.3f}", bpp=f"{last['bpp']:.3f}", psnr=f"{last['psnr']:.2f}", refresh=False)
         if rank == 0:
             if eval_images and cfg["eval_every"] and state["step"] % cfg["eval_every"] == 0:
                 rows = evaluate_kodak(model, eval_images, dev)
@@ -207,6 +220,36 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
         dist.barrier()
         dist.destroy_process_group()
     return ck
+
+
+def extend_rate_points(weights: dict, old_lambdas, new_lambdas) -> dict:
+    """Carry per-rate-point parameters (the ``log_*gain`` tables, one row per lambda) over to a new
+    lambda list: rows of lambdas kept are copied, new rows are interpolated (or extrapolated) linearly
+    in log-lambda from the two nearest old rows. Lets a variable-rate model grow a rate point.
+
+    >>> import torch
+    >>> w = extend_rate_points({"log_gain": torch.tensor([[0.0], [1.0]])}, [0.01, 0.1], [0.001, 0.01, 0.1])
+    >>> [round(v, 3) for v in w["log_gain"][:, 0].tolist()]
+    [-1.0, 0.0, 1.0]
+    """
+    old = [math.log(v) for v in old_lambdas]
+    if len(old) < 2:
+        raise ValueError("need at least two old rate points to place new ones")
+    out = dict(weights)
+    for name, t in weights.items():
+        if "gain" not in name.split(".")[-1] or t.dim() < 1 or t.shape[0] != len(old):
+            continue
+        rows = []
+        for lam in new_lambdas:
+            if lam in old_lambdas:
+                rows.append(t[old_lambdas.index(lam)])
+                continue
+            v = math.log(lam)
+            i, j = sorted(range(len(old)), key=lambda k: abs(old[k] - v))[:2]
+            w = (v - old[i]) / (old[j] - old[i])
+            rows.append(t[i] + w * (t[j] - t[i]))
+        out[name] = torch.stack(rows)
+    return out
 
 
 def save_slim(checkpoint, path) -> Path:

@@ -98,3 +98,26 @@ def test_slim_checkpoint_resumes(tmp_path):
     assert slim.stat().st_size < (tmp_path / "a" / "checkpoint.pt").stat().st_size / 2
     ck2 = train(cfg, tmp_path / "b", resume=True, resume_from=slim, quiet=True, max_steps=2)
     assert ck2["step"] == 5
+
+
+def test_learning_rate_warms_up_again_from_a_fresh_optimizer():
+    from neurcomp.train import learning_rate
+    cfg = {"lr": 1e-3, "warmup_steps": 100, "lr_milestones": [1000], "lr_gamma": 0.3}
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 500) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 1500) == pytest.approx(3e-4)
+    assert learning_rate(cfg, 1500, warm_from=1500) == pytest.approx(3e-6)
+    assert learning_rate(cfg, 1599, warm_from=1500) == pytest.approx(3e-4)
+
+
+@needs_data
+def test_resume_with_an_added_rate_point_keeps_the_old_ones(tmp_path):
+    """A variable-rate model can grow a lambda on resume: old gain rows are carried over exactly."""
+    cfg = {**load_config(ROOT / "configs" / "mshp_tiny.yaml"), "eval_images": 0, "steps": 6}
+    old = list(cfg["model"]["lambdas"])
+    ck = train(cfg, tmp_path, quiet=True, max_steps=2)
+    grown = {**cfg, "model": {**cfg["model"], "lambdas": [old[0] / 2, *old]}}
+    ck2 = train(grown, tmp_path, resume=True, quiet=True, max_steps=0)
+    assert ck2["step"] == 2
+    assert ck2["model"]["log_gain"].shape[0] == len(old) + 1
+    torch.testing.assert_close(ck2["model"]["log_gain"][1:], ck["model"]["log_gain"])
