@@ -239,3 +239,19 @@ def test_zoo_lists_vq_and_loads_tables(vq_env, capsys):
     fresh.load_state_dict(model.state_dict())
     fresh.update()  # the stored table is exactly what update() builds from the shipped weights
     assert torch.equal(fresh.code_table.table_counts, model.code_table.table_counts)
+
+
+def test_dead_codewords_restart_on_latents_and_init_centres_them():
+    torch.manual_seed(0)
+    m = VQAutoencoder(channels=8, blocks=1, dim=4, codebook_size=32, restart_every=1, restart_threshold=0.5).train()
+    x = torch.rand(2, 3, 32, 32)
+    m(x)  # first forward: data-dependent init (centred, unit spread) + one usage update
+    v = m.latent_vectors(x).detach()
+    assert float(v.mean(0).abs().max()) < 1e-3
+    far = torch.full((4,), 100.0)
+    m.codebook.data[:8] = far  # eight codewords no latent can reach
+    m.usage_ema[:8] = 0.0
+    m(x)
+    assert not torch.isclose(m.codebook.data[:8], far).any()
+    assert float(squared_distances(m.codebook.data[:8], v).min(1).values.max()) < 0.1
+    assert torch.isfinite(m.prior_param).all()

@@ -15,9 +15,10 @@ Quantization (hard forward, soft backward)::
     soft:  p^(c = k | x)  = softmax_k(-sigma ||z - e_k||^2)          z_tilde = sum_k p^(c=k|x) e_k
     decoder input:          sg(z_hat - z_tilde) + z_tilde           (value z_hat, gradient of z_tilde)
 
-(the seed's slide writes the soft assignment with ``||z - e||``; we use the squared
-distance of its hard rule and of its "stochastic" variant, so that the soft assignment
-tends to the hard one as ``sigma -> inf`` and to uniform as ``sigma -> 0``.)
+(the soft rule uses the Euclidean distance ``||z - e||``, as the seed's slide writes it;
+``soft_distance="squared"`` uses ``||z - e||^2``, which is much harder at the same ``sigma``: with
+it, codewords that are not the nearest to any latent get almost no gradient. Either tends to the
+hard assignment as ``sigma -> inf`` and to uniform as ``sigma -> 0``.)
 
 Rates, in bits (``sg`` = stop-gradient, sums over the n latent vectors of an image)::
 
@@ -46,7 +47,12 @@ inverse temperature on squared distances, so it only means something relative to
 with PyTorch's default init they start with a spread of about 0.01, the soft assignment is then
 nearly uniform, which collapses the codebook), then the codebook (``codebook_init``):
 ``"kmeans++"`` (k-means++ seeding on those latents) or ``"uniform"`` (uniform in their bounding
-box); :func:`compare_codebook_inits` compares the two on a batch. The prior's logits are stored
+box); :func:`compare_codebook_inits` compares the two on a batch. The rescaling also centres the
+latents (the last layer's bias absorbs their mean), so that the codebook starts where they are.
+During training the latents move and the codebook follows only where it is used, so codewords can
+die; every ``restart_every`` steps, codewords whose running usage is below ``restart_threshold``
+times the uniform share 1/K are moved onto random latent vectors of the current batch ("random
+restarts" of dead codes, Dhariwal et al. 2020; 0 = off). The prior's logits are stored
 divided by ``prior_lr_scale`` (> 1 lets Adam fit q_c faster; 1 = plain logits). Coding: :meth:`update`
 quantizes ``q_c`` once into an integer table (a buffer saved with the weights); indices are
 range-coded with :mod:`neurcomp.entropy.coder`, so the decoder needs no float to agree, and the
@@ -91,9 +97,15 @@ def hard_assignment(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     return squared_distances(z, codebook).argmin(1)
 
 
-def soft_assignment(z: torch.Tensor, codebook: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``softmax_k(-sigma ||z - e_k||^2)`` -> probabilities ``[N, K]`` (tends to one-hot as sigma grows)."""
-    return torch.softmax(-sigma * squared_distances(z, codebook), dim=1)
+def soft_assignment(z: torch.Tensor, codebook: torch.Tensor, sigma: float, squared: bool = False) -> torch.Tensor:
+    """``softmax_k(-sigma ||z - e_k||)`` (seed 002's soft rule; ``squared=True``: ``||z - e_k||^2``)
+    -> probabilities ``[N, K]``; tends to the hard (nearest-codeword) one-hot as sigma grows."""
+    d2 = squared_distances(z, codebook)
+    return torch.softmax(-sigma * (d2 if squared else _norm(d2)), dim=1)
+
+
+def _norm(d2: torch.Tensor) -> torch.Tensor:
+    return d2.clamp_min(1e-12).sqrt()
 
 
 def kmeans_pp(points: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -233,6 +245,10 @@ class VQAutoencoder(nn.Module):
         beta: weight of the hard cross-entropy h(c), which fits the prior (seed: 1).
         codebook_init: "kmeans++" or "uniform", applied to the first training batch.
         latent_std: spread per dimension the latents are rescaled to at initialization (0: off).
+        soft_distance: "euclidean" (the seed's ``||z - e||``) or "squared" (``||z - e||^2``) in the
+            soft assignment.
+        restart_every: steps between random restarts of dead codewords (0 = never).
+        restart_threshold: a codeword is dead when its running usage is below this times 1/K.
         prior_lr_scale: multiplier of the prior logits' parametrization (their effective Adam
             learning rate); 1 = the plain logits.
         lambdas: one distortion weight (loss = rate_bpp + lambda * 255^2 * MSE).
@@ -244,7 +260,8 @@ class VQAutoencoder(nn.Module):
     def __init__(self, channels: int = 64, blocks: int = 2, downsamples: int = 2, dim: int = 16,
                  codebook_size: int = 256, groups: int = 1, sigma: float = 1.0, alpha: float = 1.0,
                  beta: float = 1.0, codebook_init: str = "kmeans++", latent_std: float = 1.0,
-                 prior_lr_scale: float = 1.0, lambdas=(0.0067,)):
+                 prior_lr_scale: float = 1.0, lambdas=(0.0067,), soft_distance: str = "euclidean",
+                 restart_every: int = 0, restart_threshold: float = 0.05):
         super().__init__()
         if codebook_init not in CODEBOOK_INITS:
             raise ValueError(f"unknown codebook_init {codebook_init!r}; choose from {', '.join(CODEBOOK_INITS)}")
@@ -256,6 +273,10 @@ class VQAutoencoder(nn.Module):
         self.dim, self.codebook_size, self.groups = int(dim), int(codebook_size), int(groups)
         self.sigma, self.alpha, self.beta = float(sigma), float(alpha), float(beta)
         self.codebook_init = codebook_init
+        if soft_distance not in ("euclidean", "squared"):
+            raise ValueError(f"soft_distance must be 'euclidean' or 'squared', got {soft_distance!r}")
+        self.soft_distance = soft_distance
+        self.restart_every, self.restart_threshold = int(restart_every), float(restart_threshold)
         self.latent_std = float(latent_std)
         self.prior_lr_scale = float(prior_lr_scale)
         self.lambdas = [float(v) for v in lambdas]
@@ -265,6 +286,8 @@ class VQAutoencoder(nn.Module):
         self.codebook = nn.Parameter(torch.rand(codebook_size, dim) * 2 - 1)
         self.prior_param = nn.Parameter(torch.zeros(codebook_size))  # logits / prior_lr_scale
         self.register_buffer("codebook_initialized", torch.zeros((), dtype=torch.int32))
+        self.register_buffer("usage_ema", torch.full((codebook_size,), 1.0 / codebook_size))
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.int64))
         self.code_table = CodeTable(codebook_size)
 
     @property
@@ -273,7 +296,8 @@ class VQAutoencoder(nn.Module):
                 "downsamples": self.downsamples, "dim": self.dim, "codebook_size": self.codebook_size,
                 "groups": self.groups, "sigma": self.sigma, "alpha": self.alpha, "beta": self.beta,
                 "codebook_init": self.codebook_init, "latent_std": self.latent_std,
-                "prior_lr_scale": self.prior_lr_scale, "lambdas": self.lambdas}
+                "prior_lr_scale": self.prior_lr_scale, "lambdas": self.lambdas, "soft_distance": self.soft_distance,
+                "restart_every": self.restart_every, "restart_threshold": self.restart_threshold}
 
     # -- latents <-> vectors
     def _to_vectors(self, z: torch.Tensor) -> torch.Tensor:
@@ -310,9 +334,13 @@ class VQAutoencoder(nn.Module):
             torch.distributed.broadcast(t, 0)
             std = float(t)
         factor = self.latent_std / max(std, 1e-8)
+        mean = v.detach().float().mean(0)  # [d]: centre too, so that the codebook starts where the latents are
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.broadcast(mean, 0)
         last = self.encoder[-1]
         last.weight.mul_(factor)
         last.bias.mul_(factor)
+        last.bias.sub_(factor * mean.repeat(self.groups).to(last.bias))
         return factor
 
     # -- prior and coding tables
@@ -361,7 +389,7 @@ class VQAutoencoder(nn.Module):
             e = self.codebook.float()
             d2 = squared_distances(v, e)
             idx = d2.argmin(1)
-            p_soft = torch.softmax(-self.sigma * d2, dim=1)
+            p_soft = torch.softmax(-self.sigma * (d2 if self.soft_distance == "squared" else _norm(d2)), dim=1)
             z_hard = e[idx]
             z_soft = p_soft @ e
             z_q = z_soft + (z_hard - z_soft).detach()
@@ -380,7 +408,8 @@ class VQAutoencoder(nn.Module):
         rescale the encoder output to ``latent_std`` (if > 0), then ``init_codebook``."""
         v = self.latent_vectors(x)
         if self.latent_std > 0:
-            v = v * self._rescale_encoder(v)
+            mean = v.float().mean(0)
+            v = (v - mean) * self._rescale_encoder(v)
         self.init_codebook(v)
 
     @torch.no_grad()
@@ -398,6 +427,8 @@ class VQAutoencoder(nn.Module):
         z = self.encoder(x)
         q = self.quantize(z)
         idx = q["indices"]
+        if self.training and self.restart_every > 0:
+            self._restart_dead_codes(idx, q["vectors"])
         log_q = torch.log_softmax(self.prior_logits(), 0)
         if self.training:
             lik = log_q[idx].exp()  # q_c(c): -log2 of it is h(c), gradient to the prior logits only
@@ -406,6 +437,28 @@ class VQAutoencoder(nn.Module):
         soft_bits = -(q["soft_probs"] * log_q.detach()[None, :]).sum(1) / LN2  # s(c) per vector
         return {"x_hat": self.decoder(q["z_q"].to(z.dtype)), "likelihoods": {"c": lik}, "indices": idx,
                 "soft_bits": soft_bits.reshape(idx.shape), "z": z}
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, idx: torch.Tensor, vectors: torch.Tensor) -> None:
+        counts = torch.bincount(idx.reshape(-1), minlength=self.codebook_size).float()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(counts)
+        self.usage_ema.mul_(0.99).add_(counts / counts.sum(), alpha=0.01)
+        self.train_steps += 1
+        if int(self.train_steps) % self.restart_every:
+            return
+        dead = self.usage_ema < self.restart_threshold / self.codebook_size
+        n = int(dead.sum())
+        if n == 0 or n == self.codebook_size:
+            return
+        v = vectors.detach().float()
+        pick = torch.randint(0, v.shape[0], (n,), device=v.device)
+        self.codebook.data[dead] = (v[pick] + 0.01 * v.std(0) * torch.randn_like(v[pick])).to(self.codebook.dtype)
+        self.prior_param.data[dead] = self.prior_param.data[~dead].median()
+        self.usage_ema[dead] = 1.0 / self.codebook_size
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.broadcast(self.codebook.data, 0)  # every rank keeps rank 0's codebook
+            torch.distributed.broadcast(self.prior_param.data, 0)
 
     def rd_loss(self, x: torch.Tensor, out: dict, rate_idx=0) -> dict:
         """``alpha * s/(HW) + beta * h/(HW) + lambda * 255^2 * MSE`` (per-batch means; bpp = h/(HW))."""
