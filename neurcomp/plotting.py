@@ -21,6 +21,7 @@ __all__ = [
     "CODEC_STYLE",
     "REFERENCE_KODAK",
     "METRIC_LABELS",
+    "BPP_LABEL",
     "set_style",
     "style_for",
     "rd_plot",
@@ -53,6 +54,7 @@ CODEC_STYLE: dict[str, dict[str, str]] = {
     "rec": {"color": "#117733", "marker": "p"},
     "pln": {"color": "#117733", "marker": "p"},
     "dvae": {"color": "#332288", "marker": "d"},
+    "hdvae": {"color": "#88CCEE", "marker": "H"},
     "vq": {"color": "#AA4499", "marker": "8"},
 }
 

@@ -16,4 +16,5 @@ def build_model(config: dict):
     return MODEL_CLASSES[kind](**config)
 
 
-__all__ = ["FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior", "TransformCoder", "MODEL_CLASSES", "build_model"]
+__all__ = ["FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior", "TransformCoder", "VQAutoencoder",
+           "DiscretizedVAE", "HierarchicalDVAE", "PLN", "MODEL_CLASSES", "build_model"]
