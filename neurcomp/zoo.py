@@ -155,6 +155,7 @@ def export(checkpoint, name: str, out_dir: Path = WEIGHTS_DIR, card: dict | None
     out_dir.mkdir(parents=True, exist_ok=True)
     file = out_dir / f"{name}.safetensors"
     save_file(state, str(file))
+    os.chmod(file, 0o644)  # safetensors writes through a private temporary file (mode 0600)
     info = {"name": name, "file": file.name, "kind": config["kind"],
             "rate_param": "beta" if "betas" in config else "lambda", "config": config,
             "params": sum(p.numel() for p in model.parameters()), "sha256": sha256_file(file),

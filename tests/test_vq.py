@@ -243,7 +243,8 @@ def test_zoo_lists_vq_and_loads_tables(vq_env, capsys):
 
 def test_dead_codewords_restart_on_latents_and_init_centres_them():
     torch.manual_seed(0)
-    m = VQAutoencoder(channels=8, blocks=1, dim=4, codebook_size=32, restart_every=1, restart_threshold=0.5).train()
+    m = VQAutoencoder(channels=8, blocks=1, dim=4, codebook_size=32, restart_every=1, restart_threshold=0.5,
+                      centre_latents=True).train()
     x = torch.rand(2, 3, 32, 32)
     m(x)  # first forward: data-dependent init (centred, unit spread) + one usage update
     v = m.latent_vectors(x).detach()

@@ -15,10 +15,10 @@ Quantization (hard forward, soft backward)::
     soft:  p^(c = k | x)  = softmax_k(-sigma ||z - e_k||^2)          z_tilde = sum_k p^(c=k|x) e_k
     decoder input:          sg(z_hat - z_tilde) + z_tilde           (value z_hat, gradient of z_tilde)
 
-(the soft rule uses the Euclidean distance ``||z - e||``, as the seed's slide writes it;
-``soft_distance="squared"`` uses ``||z - e||^2``, which is much harder at the same ``sigma``: with
-it, codewords that are not the nearest to any latent get almost no gradient. Either tends to the
-hard assignment as ``sigma -> inf`` and to uniform as ``sigma -> 0``.)
+(``soft_distance="squared"``, the default and the shipped models' choice, uses ``||z - e||^2``
+like the hard rule; ``"euclidean"`` uses ``||z - e||`` as the seed's slide writes it, which is
+much softer at the same ``sigma``. Either tends to the hard assignment as ``sigma -> inf`` and
+to uniform as ``sigma -> 0``.)
 
 Rates, in bits (``sg`` = stop-gradient, sums over the n latent vectors of an image)::
 
@@ -47,8 +47,8 @@ inverse temperature on squared distances, so it only means something relative to
 with PyTorch's default init they start with a spread of about 0.01, the soft assignment is then
 nearly uniform, which collapses the codebook), then the codebook (``codebook_init``):
 ``"kmeans++"`` (k-means++ seeding on those latents) or ``"uniform"`` (uniform in their bounding
-box); :func:`compare_codebook_inits` compares the two on a batch. The rescaling also centres the
-latents (the last layer's bias absorbs their mean), so that the codebook starts where they are.
+box); :func:`compare_codebook_inits` compares the two on a batch. With ``centre_latents`` the
+rescaling also centres the latents (the last layer's bias absorbs their mean).
 During training the latents move and the codebook follows only where it is used, so codewords can
 die; every ``restart_every`` steps, codewords whose running usage is below ``restart_threshold``
 times the uniform share 1/K are moved onto random latent vectors of the current batch ("random
@@ -97,8 +97,8 @@ def hard_assignment(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     return squared_distances(z, codebook).argmin(1)
 
 
-def soft_assignment(z: torch.Tensor, codebook: torch.Tensor, sigma: float, squared: bool = False) -> torch.Tensor:
-    """``softmax_k(-sigma ||z - e_k||)`` (seed 002's soft rule; ``squared=True``: ``||z - e_k||^2``)
+def soft_assignment(z: torch.Tensor, codebook: torch.Tensor, sigma: float, squared: bool = True) -> torch.Tensor:
+    """``softmax_k(-sigma ||z - e_k||^2)`` (``squared=False``: seed 002's ``||z - e_k||``)
     -> probabilities ``[N, K]``; tends to the hard (nearest-codeword) one-hot as sigma grows."""
     d2 = squared_distances(z, codebook)
     return torch.softmax(-sigma * (d2 if squared else _norm(d2)), dim=1)
@@ -246,9 +246,10 @@ class VQAutoencoder(nn.Module):
         codebook_init: "kmeans++" or "uniform", applied to the first training batch.
         latent_std: spread per dimension the latents are rescaled to at initialization (0: off).
         soft_distance: "euclidean" (the seed's ``||z - e||``) or "squared" (``||z - e||^2``) in the
-            soft assignment.
+            soft assignment (default "squared").
         restart_every: steps between random restarts of dead codewords (0 = never).
         restart_threshold: a codeword is dead when its running usage is below this times 1/K.
+        centre_latents: at initialization, also shift the latents to zero mean.
         prior_lr_scale: multiplier of the prior logits' parametrization (their effective Adam
             learning rate); 1 = the plain logits.
         lambdas: one distortion weight (loss = rate_bpp + lambda * 255^2 * MSE).
@@ -260,8 +261,8 @@ class VQAutoencoder(nn.Module):
     def __init__(self, channels: int = 64, blocks: int = 2, downsamples: int = 2, dim: int = 16,
                  codebook_size: int = 256, groups: int = 1, sigma: float = 1.0, alpha: float = 1.0,
                  beta: float = 1.0, codebook_init: str = "kmeans++", latent_std: float = 1.0,
-                 prior_lr_scale: float = 1.0, lambdas=(0.0067,), soft_distance: str = "euclidean",
-                 restart_every: int = 0, restart_threshold: float = 0.05):
+                 prior_lr_scale: float = 1.0, lambdas=(0.0067,), soft_distance: str = "squared",
+                 restart_every: int = 0, restart_threshold: float = 0.05, centre_latents: bool = False):
         super().__init__()
         if codebook_init not in CODEBOOK_INITS:
             raise ValueError(f"unknown codebook_init {codebook_init!r}; choose from {', '.join(CODEBOOK_INITS)}")
@@ -277,6 +278,7 @@ class VQAutoencoder(nn.Module):
             raise ValueError(f"soft_distance must be 'euclidean' or 'squared', got {soft_distance!r}")
         self.soft_distance = soft_distance
         self.restart_every, self.restart_threshold = int(restart_every), float(restart_threshold)
+        self.centre_latents = bool(centre_latents)
         self.latent_std = float(latent_std)
         self.prior_lr_scale = float(prior_lr_scale)
         self.lambdas = [float(v) for v in lambdas]
@@ -286,8 +288,9 @@ class VQAutoencoder(nn.Module):
         self.codebook = nn.Parameter(torch.rand(codebook_size, dim) * 2 - 1)
         self.prior_param = nn.Parameter(torch.zeros(codebook_size))  # logits / prior_lr_scale
         self.register_buffer("codebook_initialized", torch.zeros((), dtype=torch.int32))
-        self.register_buffer("usage_ema", torch.full((codebook_size,), 1.0 / codebook_size))
-        self.register_buffer("train_steps", torch.zeros((), dtype=torch.int64))
+        # training-time statistics for the restarts (not part of the weights)
+        self.register_buffer("usage_ema", torch.full((codebook_size,), 1.0 / codebook_size), persistent=False)
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.int64), persistent=False)
         self.code_table = CodeTable(codebook_size)
 
     @property
@@ -297,7 +300,8 @@ class VQAutoencoder(nn.Module):
                 "groups": self.groups, "sigma": self.sigma, "alpha": self.alpha, "beta": self.beta,
                 "codebook_init": self.codebook_init, "latent_std": self.latent_std,
                 "prior_lr_scale": self.prior_lr_scale, "lambdas": self.lambdas, "soft_distance": self.soft_distance,
-                "restart_every": self.restart_every, "restart_threshold": self.restart_threshold}
+                "restart_every": self.restart_every, "restart_threshold": self.restart_threshold,
+                "centre_latents": self.centre_latents}
 
     # -- latents <-> vectors
     def _to_vectors(self, z: torch.Tensor) -> torch.Tensor:
@@ -334,7 +338,7 @@ class VQAutoencoder(nn.Module):
             torch.distributed.broadcast(t, 0)
             std = float(t)
         factor = self.latent_std / max(std, 1e-8)
-        mean = v.detach().float().mean(0)  # [d]: centre too, so that the codebook starts where the latents are
+        mean = v.detach().float().mean(0) * float(self.centre_latents)  # [d]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.broadcast(mean, 0)
         last = self.encoder[-1]
@@ -408,7 +412,7 @@ class VQAutoencoder(nn.Module):
         rescale the encoder output to ``latent_std`` (if > 0), then ``init_codebook``."""
         v = self.latent_vectors(x)
         if self.latent_std > 0:
-            mean = v.float().mean(0)
+            mean = v.float().mean(0) * float(self.centre_latents)
             v = (v - mean) * self._rescale_encoder(v)
         self.init_codebook(v)
 
