@@ -5,6 +5,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 export NEURCOMP_PROFILE ?= quick
+# the notebooks run with book/ as working directory: make a relative data path absolute
+ifneq ($(NEURCOMP_DATA),)
+export NEURCOMP_DATA := $(abspath $(NEURCOMP_DATA))
+endif
 
 .PHONY: book test install clean
 
@@ -21,6 +25,7 @@ book: $(BIN)/.installed
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: $(BIN)/.installed
+	@test -z "$(NEURCOMP_DATA)" || test -d "$(NEURCOMP_DATA)" || { echo "NEURCOMP_DATA=$(NEURCOMP_DATA) is not a folder"; exit 2; }
 	$(BIN)/python -m pytest tests book --nbval --ignore=_build --ignore=book/_build -p no:cacheprovider
 
 clean:

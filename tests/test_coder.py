@@ -32,6 +32,8 @@ def test_round_trip_any_values(spec, data):
     idx = np.array(data.draw(st.lists(st.integers(0, len(spec) - 1), min_size=n, max_size=n)), np.int64)
     blob = encode_symbols(values, idx, tables)
     assert np.array_equal(decode_symbols(blob, idx, tables), values)
+    # the information content counts escapes exactly as coded: the stream is never much shorter
+    assert 8 * len(blob) >= tables.information_bits(values, idx) - 64
 
 
 def test_size_close_to_information_content():
@@ -51,3 +53,14 @@ def test_bad_input_raises():
         encode_symbols(np.array([0]), np.array([3]), tables)
     with pytest.raises(CodingError):
         decode_symbols(b"abc", np.array([0]), tables)
+
+
+def test_escapes_are_counted_in_the_information_content():
+    rng = np.random.default_rng(1)
+    tables = PmfTables.from_probabilities([np.array([0.25, 0.5, 0.25])], offsets=[-1])
+    values = rng.integers(-1, 2, size=5000)
+    values[::50] = rng.integers(-10 ** 6, 10 ** 6, size=100)  # 100 escapes of up to 20 bits each
+    idx = np.zeros_like(values)
+    blob = encode_symbols(values, idx, tables)
+    ideal_bits = tables.information_bits(values, idx)
+    assert ideal_bits - 64 <= 8 * len(blob) <= ideal_bits * 1.005 + 64

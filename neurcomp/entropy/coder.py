@@ -76,13 +76,20 @@ class PmfTables:
         return len(self.lengths)
 
     def information_bits(self, values: np.ndarray, table_idx: np.ndarray) -> float:
-        """Ideal code length in bits of ``values`` (escapes: escape bin only)."""
+        """Ideal code length in bits of ``values`` under these tables: ``-log2`` of each symbol's
+        quantized probability; a value outside its table costs the escape bin plus the escape code's
+        uniform bits (direction 1, length 6, then the value's bits), exactly what the coder writes."""
         values = np.asarray(values, np.int64).ravel()
         table_idx = np.asarray(table_idx, np.int64).ravel()
         s = values - self.offsets[table_idx]
-        s = np.where((s < 0) | (s >= self.lengths[table_idx]), self.lengths[table_idx], s)
-        c = self.counts[table_idx, s].astype(np.float64)
-        return float(np.sum(PRECISION_BITS - np.log2(c)))
+        n = self.lengths[table_idx]
+        esc = (s < 0) | (s >= n)
+        c = self.counts[table_idx, np.where(esc, n, s)].astype(np.float64)
+        bits = float(np.sum(PRECISION_BITS - np.log2(c)))
+        if esc.any():
+            v = np.where(s[esc] < 0, -s[esc] - 1, s[esc] - n[esc]) + 1  # >= 1, as in _encode_escape
+            bits += float(np.sum(7 + np.floor(np.log2(v.astype(np.float64)))))
+        return bits
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts, "lengths": self.lengths, "offsets": self.offsets}
