@@ -24,20 +24,27 @@ def have_data() -> bool:
 needs_data = pytest.mark.skipif(not have_data(), reason="needs NEURCOMP_DATA with kodak/ and train/")
 
 
+def train_into_zoo(cfg: dict, zoo_dir: Path, name: str) -> Path:
+    """Train ``cfg`` (seed 0, quietly) under ``zoo_dir/run_<name>`` and export it as ``name`` into ``zoo_dir``."""
+    from neurcomp.train import train
+    from neurcomp.zoo import export
+
+    torch.manual_seed(0)
+    export(train(cfg, Path(zoo_dir) / f"run_{name}", quiet=True), name, zoo_dir)
+    return Path(zoo_dir)
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """Train two tiny models for a few steps and export them as 'tiny' and 'tinyfp' into a temp zoo."""
-    from neurcomp.train import DEFAULTS, train
-    from neurcomp.zoo import export
+    from neurcomp.train import DEFAULTS
 
     out = tmp_path_factory.mktemp("zoo")
     for name, model in [("tiny", {"kind": "hyperprior", "N": 16, "M": 24, "lambdas": [0.0067, 0.025]}),
                         ("tinyfp", {"kind": "factorized", "N": 16, "M": 24, "lambdas": [0.0067, 0.025]})]:
         cfg = {**DEFAULTS, "model": model, "steps": 30, "batch_size": 4, "crop": 64, "lr": 2e-3,
                "warmup_steps": 5, "eval_images": 0}
-        torch.manual_seed(0)
-        ck = train(cfg, out / f"run_{name}", quiet=True)
-        export(ck, name, out)
+        train_into_zoo(cfg, out, name)
     return out
 
 

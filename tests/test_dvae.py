@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import SHARED_DATA, have_data, use_zoo
+from conftest import SHARED_DATA, have_data, train_into_zoo, use_zoo
 from neurcomp.entropy import CodingError, GaussianConditional
 from neurcomp.models import MODEL_CLASSES, build_model
 from neurcomp.models.dvae import DiscretizedVAE, HierarchicalDVAE, coding_scale, discretized_gaussian_pmf
@@ -53,8 +53,7 @@ def _test_image(h=256, w=256) -> torch.Tensor:
 def dvae_weights(tmp_path_factory):
     """Train a tiny DVAE and a tiny hierarchical DVAE for a few steps on 8 training images
     (synthetic ones without data) and export them as 'tdvae' and 'thdvae' into a temp zoo."""
-    from neurcomp.train import DEFAULTS, train
-    from neurcomp.zoo import export
+    from neurcomp.train import DEFAULTS
 
     root = tmp_path_factory.mktemp("dvae")
     train_dir = root / "data" / "train"
@@ -69,8 +68,7 @@ def dvae_weights(tmp_path_factory):
     for name, model in TINY.items():
         cfg = {**DEFAULTS, "model": model, "steps": 40, "batch_size": 4, "crop": 64, "lr": 3e-3,
                "warmup_steps": 5, "eval_images": 0, "data": str(root / "data")}
-        torch.manual_seed(0)
-        export(train(cfg, root / f"run_{name}", quiet=True), name, zoo)
+        train_into_zoo(cfg, zoo, name)
     return zoo
 
 

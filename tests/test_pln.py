@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import use_zoo
+from conftest import train_into_zoo, use_zoo
 from PIL import Image
 
 from neurcomp.models import PLN, build_model
@@ -54,16 +54,11 @@ def test_compress_decompress_in_process():
 
 @pytest.fixture(scope="module")
 def pln_zoo(tmp_path_factory):
-    from neurcomp.train import DEFAULTS, train
-    from neurcomp.zoo import export
+    from neurcomp.train import DEFAULTS
 
-    out = tmp_path_factory.mktemp("plnzoo")
     cfg = {**DEFAULTS, "model": {"kind": "pln", "N": 16, "M": 24, "F": 16, "betas": [40.0, 150.0]}, "steps": 25,
            "batch_size": 4, "crop": 64, "lr": 2e-3, "warmup_steps": 5, "eval_images": 0}
-    torch.manual_seed(0)
-    ck = train(cfg, out / "run", quiet=True)
-    export(ck, "plntiny", out)
-    return out
+    return train_into_zoo(cfg, tmp_path_factory.mktemp("plnzoo"), "plntiny")
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, use_zoo
+from conftest import ROOT, train_into_zoo, use_zoo
 from neurcomp.entropy import CodingError
 from neurcomp.models import MODEL_CLASSES, build_model
 from neurcomp.models.vq import (VQAutoencoder, compare_codebook_inits, hard_assignment, kmeans_pp,
@@ -179,8 +179,7 @@ def test_compare_codebook_inits():
 @pytest.fixture(scope="module")
 def vq_zoo(tmp_path_factory):
     """Train a tiny VQ model for a few steps on synthetic pictures and export it as 'vqtiny'."""
-    from neurcomp.train import DEFAULTS, load_config, train
-    from neurcomp.zoo import export
+    from neurcomp.train import DEFAULTS, load_config
 
     root = tmp_path_factory.mktemp("vqdata")
     (root / "train").mkdir()
@@ -188,11 +187,7 @@ def vq_zoo(tmp_path_factory):
         Image.fromarray(_picture(96, 96, seed=i)).save(root / "train" / f"{i}.png")
     cfg = {**DEFAULTS, **load_config(ROOT / "configs" / "vq_tiny.yaml"), "steps": 15, "eval_images": 0,
            "data": str(root)}
-    out = tmp_path_factory.mktemp("vqzoo")
-    torch.manual_seed(0)
-    ck = train(cfg, out / "run", quiet=True)
-    export(ck, "vqtiny", out)
-    return out
+    return train_into_zoo(cfg, tmp_path_factory.mktemp("vqzoo"), "vqtiny")
 
 
 @pytest.fixture()

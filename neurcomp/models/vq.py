@@ -338,13 +338,14 @@ class VQAutoencoder(nn.Module):
             torch.distributed.broadcast(t, 0)
             std = float(t)
         factor = self.latent_std / max(std, 1e-8)
-        mean = v.detach().float().mean(0) * float(self.centre_latents)  # [d]
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.broadcast(mean, 0)
         last = self.encoder[-1]
         last.weight.mul_(factor)
         last.bias.mul_(factor)
-        last.bias.sub_(factor * mean.repeat(self.groups).to(last.bias))
+        if self.centre_latents:
+            mean = v.detach().float().mean(0)  # [d]
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.broadcast(mean, 0)
+            last.bias.sub_(factor * mean.repeat(self.groups).to(last.bias))
         return factor
 
     # -- prior and coding tables
@@ -412,8 +413,8 @@ class VQAutoencoder(nn.Module):
         rescale the encoder output to ``latent_std`` (if > 0), then ``init_codebook``."""
         v = self.latent_vectors(x)
         if self.latent_std > 0:
-            mean = v.float().mean(0) * float(self.centre_latents)
-            v = (v - mean) * self._rescale_encoder(v)
+            shift = v.float().mean(0) if self.centre_latents else 0.0
+            v = (v - shift) * self._rescale_encoder(v)
         self.init_codebook(v)
 
     @torch.no_grad()
