@@ -43,6 +43,7 @@ DEFAULTS = {
     "ckpt_minutes": 5.0,
     "channels_last": True,
     "data": None,  # folder of training images; default $NEURCOMP_DATA/train
+    "init_from": None,  # checkpoint whose model warm-starts a fresh run (model.warm_start), e.g. checkpoints/mshp.pt
 }
 
 
@@ -158,6 +159,10 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
                 print(f"fresh Adam moments: learning rate warms up again from step {warm_from}", file=sys.stderr)
         if not quiet and rank == 0:
             print(f"resumed from {source} at step {state['step']}", file=sys.stderr)
+    elif cfg.get("init_from"):
+        warm_start(model, cfg["init_from"])
+        if not quiet and rank == 0:
+            print(f"warm start from {cfg['init_from']}", file=sys.stderr)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
 
     data = CropDataset(training_paths(cfg["data"]), crop=cfg["crop"], seed=cfg["seed"] + 1000 * rank)
@@ -220,6 +225,21 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
         dist.barrier()
         dist.destroy_process_group()
     return ck
+
+
+def warm_start(model, checkpoint) -> None:
+    """Initialise ``model`` from the network in ``checkpoint`` (a path, relative paths from the
+    repository root too) with ``model.warm_start(source)``."""
+    path = Path(checkpoint)
+    if not path.is_absolute() and not path.exists():
+        path = Path(__file__).resolve().parents[1] / path
+    if not hasattr(model, "warm_start"):
+        raise ValueError(f"{type(model).__name__} cannot be warm-started (no warm_start method)")
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    source = build_model(ck["config"]["model"])
+    source.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+    dev = next(model.parameters()).device
+    model.warm_start(source.to(dev))
 
 
 def extend_rate_points(weights: dict, old_lambdas, new_lambdas) -> dict:

@@ -124,7 +124,13 @@ def _gaussians(draw_dims, seed):
     return mq, sq, mp, sp
 
 
-PARAMS = {"orc": {"budget_bits": 8}, "seed": {"budget_bits": 8}, "miracle": {}, "harsha": {}}
+PARAMS = {"orc": {"budget_bits": 8}, "seed": {"budget_bits": 8}, "miracle": {}, "harsha": {},
+          "orc-hint": {"budget_bits": 8}}
+
+
+def _hint(mq, sq, mp, sp):
+    """A stand-in for a decoder-side KL prediction: the true KL, blurred (any array both sides share works)."""
+    return np.round(kl_bits((mq - mp) / sp, sq / sp) * 1.3 + 0.2, 1)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -136,11 +142,12 @@ def test_round_trip_reproduces_the_sample_exactly(method, dims, seed, data_seed)
         mq, sq = mp + 0.3 * (mq - mp), np.maximum(sq, 0.5 * sp)
         if method == "miracle" and kl_bits((mq - mp) / sp, sq / sp).sum() > 14:
             return
-    data, z, info = rec_encode(mq, sq, mp, sp, seed, method, **PARAMS[method])
+    hint = {"kl_hint": _hint(mq, sq, mp, sp)} if method == "orc-hint" else {}
+    data, z, info = rec_encode(mq, sq, mp, sp, seed, method, **PARAMS[method], **hint)
     assert z.shape == (dims,) and z.dtype == np.float64
     assert stream_method(data) == method and info["coded_bits"] == 8 * len(data)
     assert abs(info["kl_bits"] - kl_bits((mq - mp) / sp, sq / sp).sum()) < 1e-9
-    z2 = rec_decode(data, mp, sp, seed, (dims,), method)
+    z2 = rec_decode(data, mp, sp, seed, (dims,), method, **hint)
     assert np.array_equal(z, z2)
 
 
@@ -176,10 +183,53 @@ def test_orc_beats_the_seed_coder_on_a_grouped_latent():
     assert 1.0 < ratios["orc"] < 1.8, ratios
 
 
+def test_hinted_groups_split_outliers_and_errors():
+    """orc-hint: groups from a shared hint (none sent), split flags where the hint was wrong, outliers."""
+    rng = np.random.default_rng(1)
+    shape = (1, 3, 8, 8)
+    mp, sp = rng.normal(size=shape), np.exp(rng.uniform(-1, 1, shape))
+    mq, sq = mp + sp * rng.normal(0, 1, shape), sp * np.exp(rng.uniform(-2, 0.5, shape))
+    mq[0, 0, 0, 1] = mp[0, 0, 0, 1] + 30 * sp[0, 0, 0, 1]
+    for hint in (np.zeros(shape), _hint(mq, sq, mp, sp), np.full(shape, 50.0)):
+        data, z, info = rec_encode(mq, sq, mp, sp, 9, "orc-hint", kl_hint=hint, budget_bits=8)
+        assert info["n_outliers"] >= 1
+        assert np.array_equal(z, rec_decode(data, mp, sp, 9, shape, kl_hint=hint))
+        if not hint.any():  # one hint group for everything: the encoder splits it down to the budget
+            assert info["n_splits"] > 0 and info["n_groups"] > 10
+    with pytest.raises(ValueError, match="kl_hint"):
+        rec_encode(mq, sq, mp, sp, 9, "orc-hint")
+    with pytest.raises(ValueError, match="kl_hint"):
+        rec_decode(data, mp, sp, 9, shape)
+    with pytest.raises(CodingError):
+        rec_decode(data[: len(data) // 2], mp, sp, 9, shape, kl_hint=hint)
+
+
+def test_hinted_groups_beat_sent_group_sizes():
+    """With a hint that predicts the KL (here the expected KL of a latent whose posterior scale is
+    known), sending no group sizes lowers actual / KL."""
+    rng = np.random.default_rng(4)
+    n = 6000
+    mp, sp = np.zeros(n), np.exp(rng.uniform(-1, 1.5, n))
+    sl = 0.4
+    sq = 1 / np.sqrt(1 / sl ** 2 + 1 / sp ** 2)
+    mq = np.sqrt(sp ** 2 - sq ** 2) * rng.normal(size=n)  # z ~ p marginally
+    hint = np.log2(sp / sq)
+    r = {}
+    for method, kw in (("orc", {}), ("orc-hint", {"kl_hint": hint})):
+        data, z, info = rec_encode(mq, sq, mp, sp, 2, method, budget_bits=10, **kw)
+        r[method] = info["coded_bits"] / info["kl_bits"]
+        assert np.array_equal(z, rec_decode(data, mp, sp, 2, **kw))
+    assert r["orc-hint"] < r["orc"] - 0.08, r
+
+
 def test_threads_do_not_change_the_stream():
     mq, sq, mp, sp = _gaussians(20000, 5)
     a = rec_encode(mq, sq, mp, sp, 3, "orc", budget_bits=6, extra_bits=1, threads=1)[0]
     b = rec_encode(mq, sq, mp, sp, 3, "orc", budget_bits=6, extra_bits=1, threads=2)[0]
+    assert a == b
+    h = _hint(mq, sq, mp, sp)
+    a = rec_encode(mq, sq, mp, sp, 3, "orc-hint", kl_hint=h, budget_bits=6, extra_bits=1, threads=1)[0]
+    b = rec_encode(mq, sq, mp, sp, 3, "orc-hint", kl_hint=h, budget_bits=6, extra_bits=1, threads=2)[0]
     assert a == b
 
 
@@ -206,6 +256,9 @@ def test_samples_follow_q_in_1d():
     h = histogram_vs_density(r["samples"], 0.8, 0.4, bins=10)
     assert np.abs(h["histogram"] - h["density"]).max() < 0.35
     z = _many_copies([0.8], [0.4], 3000, "orc", budget_bits=4, extra_bits=5)[:, 0]
+    assert stats.kstest(z, q.cdf).pvalue > 1e-3
+    z = _many_copies([0.8], [0.4], 3000, "orc-hint", budget_bits=4, extra_bits=5,
+                     kl_hint=np.full(3000, float(kl_bits([0.8], [0.4])[0])))[:, 0]
     assert stats.kstest(z, q.cdf).pvalue > 1e-3
     # the seed's argmax rule with many candidates is biased towards the mode (smaller spread)
     z = _many_copies([0.8], [0.4], 1000, "seed", budget_bits=2)[:, 0]

@@ -12,7 +12,9 @@ Two stochastic levels, convolutional throughout (seed 000 Fig. 1, after Balle et
       1/sigma_q1^2 = 1/sigma_l1^2 + 1/sigma_p1^2,   mu_q1 = sigma_q1^2 (mu_l1/sigma_l1^2 + mu_p1/sigma_p1^2)
 
   so ``sigma_q1 <= sigma_p1`` everywhere (the density ratio q/p REC works with is bounded).
-* synthesis ``x_hat = sigmoid(g_s(z1))`` (IGDN, stride 16).
+* synthesis ``x_hat = g_s(z1)`` (IGDN, stride 16; linear output as in the hyperprior models, clamped
+  to [0, 1] by the codec). :meth:`PLN.warm_start` copies ``g_a``/``g_s`` and the gains of a trained
+  transform coder of the same size (a CPU shortcut; seed 000 trains from scratch).
 
 Training objective: the beta-ELBO (seed 000 Eq. 6-7), ``L = D + beta R`` per image with
 ``R = (KL[q(z2|x) || p(z2)] + KL[q(z1|x,z2) || p(z1|z2)]) / (H W)`` in bits per pixel (the
@@ -159,6 +161,29 @@ class PLN(nn.Module):
     def _vec(p: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return p[idx][:, :, None, None]
 
+    @torch.no_grad()
+    def warm_start(self, coder: nn.Module) -> None:
+        """Start from a trained transform coder (e.g. the shipped mean-scale hyperprior) of the same
+        ``N, M``: copy its analysis and synthesis transforms, take its per-lambda gains at
+        ``lambda = 1 / beta`` (interpolated in log-lambda) for ``enc_gain`` / ``z1_gain``, and set the
+        likelihood head to ``mu_l1 = y`` with ``sigma_l1 = 0.29`` (the std of the unit-width uniform
+        noise the coder was trained with). The hyper path and priors start fresh."""
+        from ..train import extend_rate_points
+
+        if getattr(coder, "N", None) != self.N or getattr(coder, "M", None) != self.M:
+            raise ValueError(f"warm start needs a transform coder with N={self.N}, M={self.M}")
+        self.g_a.load_state_dict(coder.g_a.state_dict())
+        self.g_s.load_state_dict(coder.g_s.state_dict())
+        gains = extend_rate_points({"log_gain": coder.log_gain.detach(), "log_inv_gain": coder.log_inv_gain.detach()},
+                                   list(coder.lambdas), [1.0 / b for b in self.betas])
+        self.enc_gain.copy_(gains["log_gain"])
+        self.z1_gain.copy_(gains["log_inv_gain"])
+        w = torch.zeros_like(self.head1.weight)
+        w[torch.arange(self.M), torch.arange(self.M), 1, 1] = 1.0
+        self.head1.weight.copy_(w)
+        self.head1.bias[: self.M].zero_()
+        self.head1.bias[self.M:].fill_(math.log(math.expm1(0.29 - _SIGMA_MIN)))
+
     # ------------------------------------------------------------------ the network
 
     def posterior2(self, x: torch.Tensor, idx: torch.Tensor):
@@ -177,7 +202,7 @@ class PLN(nn.Module):
         return mu, _scale(raw)
 
     def synthesize(self, z1: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.g_s(z1 * self._vec(self.z1_gain, idx).exp()))
+        return self.g_s(z1 * self._vec(self.z1_gain, idx).exp())
 
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
         idx = _rate_index(rate_idx, x.shape[0], x.device)
@@ -235,13 +260,25 @@ class PLN(nn.Module):
     def reconstruct(self, z1: torch.Tensor, rate_idx: int) -> torch.Tensor:
         """The codec's synthesis in float64 (8-bit output independent of thread counts)."""
         _, g_s64, _, g1 = self._exact(rate_idx)
-        return torch.sigmoid(g_s64(z1.double() * g1)).float()
+        return g_s64(z1.double() * g1).clamp(0.0, 1.0).float()
+
+    @staticmethod
+    def kl_hint(s_p1: torch.Tensor, log2_sigma_l: torch.Tensor) -> torch.Tensor:
+        """Decoder-side prediction of the KL of ``z1`` per element, in bits: with a per-channel
+        likelihood scale ``sigma_l``, ``q(z1 | x, z2)`` has ``sigma_q^2 = 1 / (1/sigma_l^2 + 1/sigma_p^2)``,
+        and ``E[KL] = log2(sigma_p / sigma_q)`` when ``z1`` is distributed as the prior says."""
+        sl = torch.exp2(log2_sigma_l.double())[None, :, None, None]
+        return 0.5 * torch.log2(1.0 + (s_p1.double() / sl) ** 2)
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0, seed: int = 0, method: str = "orc", hw=None,
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, seed: int = 0, method: str = "orc-hint", hw=None,
                  **rec_params) -> dict:
         """REC-code a posterior sample of ``x [1, 3, H, W]`` (H, W multiples of 64).
 
+        ``method`` codes ``z1`` (``z2``, about 1 % of the bits, is coded with ``"orc"`` when it is
+        ``"orc-hint"``). With ``"orc-hint"`` the groups of ``z1`` follow :meth:`kl_hint`, computed from
+        ``p(z1 | z2)`` and the per-channel median of ``log2 sigma_l1`` (sent: one byte per channel,
+        in 1/16 steps, in front of the ``z1`` section), so no group sizes are sent.
         ``seed`` keys the shared randomness (stored in ``extra`` with the REC method); ``hw``
         (the image size before padding) restricts the PSNRs in ``info`` to the image;
         ``rec_params`` go to :func:`neurcomp.rec.rec_encode` (e.g. ``budget_bits``, ``threads``).
@@ -254,17 +291,27 @@ class PLN(nn.Module):
             raise ValueError("compress codes one image at a time")
         if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
             raise ValueError(f"image size must be a multiple of {self.stride} (pad it first)")
+        if method not in METHODS:
+            raise ValueError(f"unknown REC method {method!r}; choose from {', '.join(METHODS)}")
         seed = int(seed) % (1 << 64)
         dev = self.z1_gain.device
         (mu_l1, s_l1), (mu_2, s_2) = (tuple(t.cpu() for t in pair) for pair in
                                       self.posterior2(x.float().to(dev), torch.tensor([rate_idx], device=dev)))
-        data2, z2, info2 = rec_encode(_pm(mu_2), _pm(s_2), np.zeros(1), np.ones(1), seed, method, domain=2,
-                                      **rec_params)
+        method2 = "orc" if method == "orc-hint" else method
+        p2 = {k: v for k, v in rec_params.items() if k != "split_bits"}
+        data2, z2, info2 = rec_encode(_pm(mu_2), _pm(s_2), np.zeros(1), np.ones(1), seed, method2, domain=2, **p2)
         z2 = _cm(torch.from_numpy(z2))
         mu_p1, s_p1 = self.exact_prior1(z2, rate_idx)
         mu_q1, s_q1 = precision_combine(mu_l1.double(), s_l1.double(), mu_p1, s_p1)
+        prefix, hint = b"", None
+        if method == "orc-hint":
+            q = torch.round(16 * torch.log2(s_l1[0].double()).flatten(1).median(dim=1).values).clamp(-128, 127)
+            prefix = bytes(q.to(torch.int8).numpy().astype(np.int8).tobytes())
+            hint = _pm(self.kl_hint(s_p1, q / 16))
         data1, z1, info1 = rec_encode(_pm(mu_q1), _pm(s_q1), _pm(mu_p1), _pm(s_p1), seed, method, domain=1,
-                                      **rec_params)
+                                      kl_hint=hint, **rec_params)
+        data1 = prefix + data1
+        info1["coded_bits"] = 8 * len(data1)
         x_hat = self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)
         # reference: an exact posterior sample drawn with the same seed (torch's generator)
         gen = torch.Generator().manual_seed(seed % (1 << 63))
@@ -301,9 +348,16 @@ class PLN(nn.Module):
         seed, mid = _EXTRA.unpack(extra) if extra else (0, 0)
         if mid >= len(METHODS):
             raise ValueError("unknown REC method in the stream")
+        method = METHODS[mid]
         h2, w2 = (int(v) for v in latent_shape)
-        z2 = rec_decode(sections[0], np.zeros(1), np.ones(1), seed, (1, h2, w2, self.F), METHODS[mid], domain=2)
+        z2 = rec_decode(sections[0], np.zeros(1), np.ones(1), seed, (1, h2, w2, self.F), domain=2)
         mu_p1, s_p1 = self.exact_prior1(_cm(torch.from_numpy(z2)), rate_idx)
+        data1, hint = bytes(sections[1]), None
+        if method == "orc-hint":
+            if len(data1) < self.M:
+                raise ValueError("corrupted stream: z1 section too short")
+            q = torch.from_numpy(np.frombuffer(data1[: self.M], np.int8).astype(np.float64))
+            data1, hint = data1[self.M:], _pm(self.kl_hint(s_p1, q / 16))
         mu_p1, s_p1 = _pm(mu_p1), _pm(s_p1)
-        z1 = rec_decode(sections[1], mu_p1, s_p1, seed, mu_p1.shape, METHODS[mid], domain=1)
+        z1 = rec_decode(data1, mu_p1, s_p1, seed, mu_p1.shape, method, domain=1, kl_hint=hint)
         return self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)

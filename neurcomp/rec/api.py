@@ -50,7 +50,7 @@ from .samplers import (adaptive_groups, dequantize_outliers, group_positions, ha
                        importance_encode, kl_bits, quantize_outliers, regenerate, scan_groups, size_classes,
                        standardize)
 
-METHODS = ("orc", "seed", "miracle", "harsha")
+METHODS = ("orc", "seed", "miracle", "harsha", "orc-hint")
 _ID = {m: i + 1 for i, m in enumerate(METHODS)}
 _MODES = ("softmax", "argmax", "orc")
 
@@ -60,7 +60,10 @@ DEFAULTS = {
     "seed": {"budget_bits": 14, "max_group": 64, "outlier_bits": None, "skip_bits": 0.01, "threads": 1},
     "miracle": {"extra_bits": 0.0, "mode": "softmax", "max_candidates": 1 << 26},
     "harsha": {"max_kl_bits": 16.0},
+    "orc-hint": {"budget_bits": 12, "extra_bits": 2, "max_group": 1024, "split_bits": 3, "skip_bits": 0.01,
+                 "threads": 1},
 }
+HINT_STEP = 1.0 / 16.0  # the KL hint is used as integer multiples of 1/16 bit (identical on both sides)
 
 
 def _np64(x) -> np.ndarray:
@@ -190,15 +193,122 @@ def _grouped_decode(method, header, sections, seed, domain):
     return eps
 
 
+# ----------------------------------------------------------------------------- hinted groups (no group sizes sent)
+
+
+def _hint_units(hint: np.ndarray) -> np.ndarray:
+    """The hint as non-negative integers (multiples of ``HINT_STEP`` bits), exact on both sides."""
+    h = np.asarray(hint, np.float64)
+    if not np.all(np.isfinite(h)):
+        raise ValueError("kl_hint must be finite")
+    return np.maximum(np.round(h / HINT_STEP), 0.0)
+
+
+def _split_groups(sizes: np.ndarray, flags_or_kl, encoder: bool, cap_bits: float):
+    """Walk the hint groups in order; a group whose flag is 1 is replaced by its two halves (which are
+    walked next). Encoder: ``flags_or_kl`` is the per-dim KL and the flags are decided (KL + t over
+    the cap and more than one dim); decoder: it is the flag sequence. Returns ``(sizes, flags)``."""
+    out, flags = [], []
+    stack = [(int(v), 0) for v in sizes[::-1]]
+    start = 0
+    cs = np.r_[0.0, np.cumsum(flags_or_kl)] if encoder else None
+    it = iter(flags_or_kl) if not encoder else None
+    while stack:
+        size, _ = stack.pop()
+        if encoder:
+            f = int(size > 1 and cs[start + size] - cs[start] > cap_bits)
+        else:
+            try:
+                f = int(next(it))
+            except StopIteration:
+                raise CodingError("corrupt REC stream: too few split flags") from None
+        flags.append(f)
+        if f:
+            if size < 2:
+                raise CodingError("corrupt REC stream: split of a single dimension")
+            stack.append((size - size // 2, 1))
+            stack.append((size // 2, 1))
+        else:
+            out.append(size)
+            start += size
+    return np.asarray(out, np.int64), np.asarray(flags, np.int64)
+
+
+def _hinted_encode(m, s, hint, seed, domain, p):
+    D = m.size
+    B, t, G, S = int(p["budget_bits"]), int(p["extra_bits"]), int(p["max_group"]), int(p["split_bits"])
+    if not 1 <= B <= 24 or not 0 <= t or B + t + S > 30 or not 1 <= G <= 1 << 20:
+        raise ValueError("need 1 <= budget_bits <= 24, extra_bits >= 0, budget + extra + split bits <= 30")
+    kl = kl_bits(m, s)
+    out_mask = kl > B
+    where = np.flatnonzero(out_mask)
+    rng = _rng(seed, domain)
+    e, j, eps_out = quantize_outliers(m[where], s[where], rng)
+    inl = np.flatnonzero(~out_mask)
+    hu = _hint_units(hint)[inl]
+    # the encoder's one free choice: the budget in hint units (the hint's calibration for this latent)
+    budget_units = int(max(1, round(B * hu.sum() / max(kl[inl].sum(), 1e-9)))) if inl.size else 1
+    sizes0 = adaptive_groups(hu, budget_units, G)
+    sizes, flags = _split_groups(sizes0, kl[inl], True, B + S)
+    g, pos = group_positions(sizes)
+    keys = group_keys(seed, domain, np.arange(sizes.size))
+    kl_g = np.bincount(g, weights=kl[inl], minlength=sizes.size) if sizes.size else np.zeros(0)
+    n_bits = np.clip(np.ceil(kl_g).astype(np.int64) + t, t, B + t + S)
+    n_cands = np.left_shift(1, n_bits)
+    weighted = kl[inl] >= p["skip_bits"]
+    idx, _ = scan_groups(m[inl][weighted], s[inl][weighted], g[weighted], pos[weighted], keys, n_cands, "orc", rng,
+                         threads=int(p["threads"]))
+    eps = np.empty(D)
+    eps[inl] = regenerate(seed, domain, g, pos, idx) if inl.size else np.zeros(0)
+    eps[where] = eps_out
+    rw = RangeWriter()
+    _write_outliers(rw, where, e, j)
+    b0 = rw.enc.num_bits()
+    rw.histogram_coded(flags, 2)
+    b1 = rw.enc.num_bits()
+    rw.log_classes(idx, B + t + S)
+    parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": rw.enc.num_bits() - b1}
+    header = [_ID["orc-hint"], D, B, t, S, G, budget_units, flags.size, where.size]
+    info = {"n_groups": int(sizes.size), "n_outliers": int(where.size), "n_weighted_dims": int(weighted.sum()),
+            "n_splits": int(flags.sum()), "candidates": int(n_cands.max()) if n_cands.size else 0,
+            "candidate_evals": float(np.sum(n_cands[g[weighted]].astype(np.float64))), **parts}
+    return pack_sections(header, [rw.getvalue()]), eps, info
+
+
+def _hinted_decode(header, sections, hint, seed, domain):
+    _, D, B, t, S, G, budget_units, n_flags, n_out = header
+    if B + t + S > 30 or not 1 <= G <= 1 << 20 or n_out > D or n_flags > 2 * D + 1:
+        raise CodingError("corrupt REC header")
+    rr = RangeReader(sections[0])
+    where, e, j = _read_outliers(rr, n_out, D)
+    flags = rr.histogram_coded(n_flags, 2)
+    mask = np.zeros(D, bool)
+    mask[where] = True
+    hu = _hint_units(hint)[~mask]
+    sizes, _ = _split_groups(adaptive_groups(hu, budget_units, G), flags, False, 0)
+    if sizes.sum() != D - n_out:
+        raise CodingError("corrupt REC stream: groups do not cover the latent")
+    idx = rr.log_classes(sizes.size, B + t + S)
+    eps = np.empty(D)
+    g, pos = group_positions(sizes)
+    eps[~mask] = regenerate(seed, domain, g, pos, idx) if g.size else np.zeros(0)
+    eps[where] = dequantize_outliers(e, j)
+    return eps
+
+
 # ----------------------------------------------------------------------------- public API
 
 
-def rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed: int, method: str = "orc", domain: int = 0, **params):
+def rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed: int, method: str = "orc", domain: int = 0, kl_hint=None,
+               **params):
     """Code a sample of ``N(mu_q, sigma_q^2)`` under ``N(mu_p, sigma_p^2)`` (diagonal, any shape).
 
     Returns ``(data, sample, info)``; ``info`` has ``kl_bits``, ``coded_bits``, ``enc_s`` and
     method-specific counts (groups, outliers, bits spent on indices / group sizes / outliers).
     ``domain`` separates independent uses of one seed (e.g. the two latent levels of a PLN).
+    ``kl_hint`` (method ``orc-hint``, required there): a per-dimension prediction of the KL in bits that
+    the *decoder* can compute too (from the prior's side); groups are formed from it, so no group
+    sizes are sent. It must be passed to :func:`rec_decode` unchanged.
     """
     if method not in METHODS:
         raise ValueError(f"unknown REC method {method!r}; choose from {', '.join(METHODS)}")
@@ -216,6 +326,12 @@ def rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed: int, method: str = "orc", dom
     info = {"method": method, "dims": D, "kl_bits": kl}
     if method in ("orc", "seed"):
         data, eps, extra = _grouped_encode(method, m, s, int(seed), int(domain), p)
+        info.update(extra)
+    elif method == "orc-hint":
+        if kl_hint is None:
+            raise ValueError("method 'orc-hint' needs kl_hint (a decoder-side prediction of the KL per dimension)")
+        hint = np.broadcast_to(_np64(kl_hint), shape).ravel()
+        data, eps, extra = _hinted_encode(m, s, hint, int(seed), int(domain), p)
         info.update(extra)
     elif method == "miracle":
         mode = p["mode"]
@@ -268,8 +384,10 @@ def _header(data: bytes):
     return unpack_sections(data, n_sections)
 
 
-def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | None = None, domain: int = 0):
-    """The sample coded in ``data`` (float64 array of ``shape``, default the shape of ``mu_p``)."""
+def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | None = None, domain: int = 0,
+               kl_hint=None):
+    """The sample coded in ``data`` (float64 array of ``shape``, default the shape of ``mu_p``;
+    ``kl_hint``: the encoder's, for method ``orc-hint``)."""
     header, sections = _header(bytes(data))
     got = METHODS[header[0] - 1]
     if method is not None and method != got:
@@ -284,6 +402,12 @@ def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | 
         if len(header) != (8 if got == "orc" else 5):
             raise CodingError("corrupt REC header")
         eps = _grouped_decode(got, header, sections, int(seed), int(domain))
+    elif got == "orc-hint":
+        if len(header) != 9:
+            raise CodingError("corrupt REC header")
+        if kl_hint is None:
+            raise ValueError("this REC stream needs the encoder's kl_hint to decode")
+        eps = _hinted_decode(header, sections, np.broadcast_to(_np64(kl_hint), shape).ravel(), int(seed), int(domain))
     elif got == "miracle":
         idx = elias_delta_decode(BitReader(sections[0])) - 1
         eps = regenerate(int(seed), int(domain), np.zeros(D, np.int64), np.arange(D), np.array([idx]))
