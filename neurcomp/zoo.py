@@ -177,8 +177,9 @@ def kodak_results(name: str, images=None, progress: bool = True) -> list[dict]:
     for entry in [e for e in list_models() if e["base"] == name]:
         recs = evaluate_model(paths, entry["name"], progress=progress)
         n = len(recs)
+        keys = ("bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s", "kl_bpp", "psnr_exact")
         rows.append({"model": entry["name"], "lambda": entry["value"], "images": n,
-                     **{k: sum(r[k] for r in recs) / n for k in ("bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s")}})
+                     **{k: sum(r[k] for r in recs) / n for k in keys if all(k in r for r in recs)}})
     return rows
 
 

@@ -34,6 +34,34 @@ def test_forward_loss_and_config():
     assert torch.isfinite(mae.rd_loss(x, mae(x, 0), 0)["loss"])
 
 
+def test_warm_start_from_a_transform_coder(tmp_path):
+    """PLN.warm_start copies g_a / g_s, takes the coder's gains at lambda = 1 / beta, and starts the
+    likelihood head at mu_l1 = y; neurcomp.train.warm_start does it from a checkpoint file."""
+    from neurcomp.models import MeanScaleHyperprior
+    from neurcomp.train import warm_start
+
+    torch.manual_seed(2)
+    coder = MeanScaleHyperprior(N=8, M=12, lambdas=[0.01, 0.05])
+    with torch.no_grad():
+        coder.log_gain.copy_(torch.randn_like(coder.log_gain))
+        coder.log_inv_gain.copy_(torch.randn_like(coder.log_inv_gain))
+    path = tmp_path / "coder.pt"
+    torch.save({"config": {"model": coder.config}, "model": coder.state_dict()}, path)
+    m = PLN(N=8, M=12, F=4, betas=[20.0, 100.0, 1000.0 / 3])  # lambdas 0.05, 0.01, 0.003 (extrapolated)
+    warm_start(m, path)
+    for a, b in zip(m.g_s.parameters(), coder.g_s.parameters()):
+        assert torch.equal(a, b)
+    assert torch.allclose(m.enc_gain[0], coder.log_gain[1]) and torch.allclose(m.z1_gain[1], coder.log_inv_gain[0])
+    x = torch.rand(1, 3, 64, 64)
+    (mu_l1, s_l1), _ = m.posterior2(x, torch.tensor([1]))
+    y = coder.g_a(x) * coder.log_gain[0].exp()[None, :, None, None]
+    sigma = torch.nn.functional.softplus(m.head1.bias[12:] + m.q1_scale_offset[1]) + 1e-3  # 0.29 at offset 0
+    assert torch.allclose(mu_l1, y, atol=1e-5) and torch.allclose(s_l1, sigma[None, :, None, None].expand_as(s_l1))
+    assert abs(float(torch.nn.functional.softplus(m.head1.bias[-1].detach())) + 1e-3 - 0.29) < 1e-6
+    with pytest.raises(ValueError, match="N=8, M=8"):
+        PLN(N=8, M=8, F=4).warm_start(coder)
+
+
 def test_compress_decompress_in_process():
     torch.manual_seed(1)
     m = PLN(N=8, M=8, F=4, betas=[40, 150]).eval()

@@ -167,7 +167,8 @@ class PLN(nn.Module):
         ``N, M``: copy its analysis and synthesis transforms, take its per-lambda gains at
         ``lambda = 1 / beta`` (interpolated in log-lambda) for ``enc_gain`` / ``z1_gain``, and set the
         likelihood head to ``mu_l1 = y`` with ``sigma_l1 = 0.29`` (the std of the unit-width uniform
-        noise the coder was trained with). The hyper path and priors start fresh."""
+        noise the coder was trained with) before the per-beta scale offsets. The hyper path and the
+        priors start fresh."""
         from ..train import extend_rate_points
 
         if getattr(coder, "N", None) != self.N or getattr(coder, "M", None) != self.M:
@@ -294,6 +295,7 @@ class PLN(nn.Module):
         if method not in METHODS:
             raise ValueError(f"unknown REC method {method!r}; choose from {', '.join(METHODS)}")
         seed = int(seed) % (1 << 64)
+        rec_params.setdefault("threads", max(1, torch.get_num_threads()))  # the stream does not depend on it
         dev = self.z1_gain.device
         (mu_l1, s_l1), (mu_2, s_2) = (tuple(t.cpu() for t in pair) for pair in
                                       self.posterior2(x.float().to(dev), torch.tensor([rate_idx], device=dev)))
