@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="threads (torch and the candidate scan)")
     p.add_argument("--betas", type=int, nargs="+", help="rate indices to run (default: all)")
     p.add_argument("--methods", nargs="+", default=["seed", "orc", "orc-hint"], help="REC methods to compare")
-    p.add_argument("--orc-hint", default='{"budget_bits": 12, "extra_bits": 2}', help="JSON parameters of our coder")
+    p.add_argument("--orc-hint", default='{}', help="JSON parameters of our coder")
     p.add_argument("--orc", default='{"budget_bits": 12, "extra_bits": 2}', help="JSON parameters of orc (sizes sent)")
     p.add_argument("--seed-coder", default='{"budget_bits": 14}', help="JSON parameters of seed 000's coder")
     p.add_argument("--kodak-latent", action="store_true",

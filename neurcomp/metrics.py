@@ -249,7 +249,8 @@ def bd_psnr(anchor_bpp, anchor_psnr, test_bpp, test_psnr) -> float:
 
 def _value(rec: Mapping[str, Any], name: str) -> float:
     if name == "ms_ssim_db" and "ms_ssim_db" not in rec and "ms_ssim" in rec:
-        return float(ms_ssim_db(float(rec["ms_ssim"])))
+        # MS-SSIM is None for images too small for its five scales
+        return float("nan") if rec["ms_ssim"] is None else float(ms_ssim_db(float(rec["ms_ssim"])))
     v = rec.get(name)
     return float("nan") if v is None else float(v)
 

@@ -148,3 +148,6 @@ def test_curves_from_records_and_bd():
     assert np.allclose(curves["webp"]["ms_ssim_db"], 12.0)
     j, w = curves["jpeg"], curves["webp"]
     assert M.bd_rate(j["bpp"], j["psnr"], w["bpp"], w["psnr"]) == pytest.approx(-10.0, abs=0.1)
+    # crops too small for MS-SSIM record None: the curve gets NaN there, not an error
+    small = M.curves_from_records([{"codec": "x", "quality": 1, "bpp": 0.5, "psnr": 30.0, "ms_ssim": None}])
+    assert np.isnan(small["x"]["ms_ssim_db"]).all() and small["x"]["psnr"][0] == 30.0
