@@ -113,6 +113,32 @@ def _read_outliers(rr: RangeReader, n: int, D: int):
     return where, e, (c << e) + low
 
 
+def _split_outliers(m, s, kl, max_kl, seed, domain):
+    """Dimensions above ``max_kl`` bits are quantized (encoder-private randomness ``rng``, returned
+    for the candidate selection that follows). Returns ``(where, inl, e, j, eps_out, rng)``."""
+    out_mask = kl > max_kl
+    where = np.flatnonzero(out_mask)
+    rng = _rng(seed, domain)
+    e, j, eps_out = quantize_outliers(m[where], s[where], rng)
+    return where, np.flatnonzero(~out_mask), e, j, eps_out, rng
+
+
+def _select(m, s, kl, inl, where, eps_out, sizes, n_cands, mode, seed, domain, rng, p):
+    """One candidate per group (weighted dims only) and the sample the decoder will regenerate."""
+    g, pos = group_positions(sizes)
+    keys = group_keys(seed, domain, np.arange(sizes.size))
+    weighted = kl[inl] >= p["skip_bits"]
+    idx, _ = scan_groups(m[inl][weighted], s[inl][weighted], g[weighted], pos[weighted], keys, n_cands, mode, rng,
+                         threads=int(p["threads"]))
+    eps = np.empty(m.size)
+    eps[inl] = regenerate(seed, domain, g, pos, idx) if inl.size else np.zeros(0)
+    eps[where] = eps_out
+    counts = {"n_groups": int(sizes.size), "n_outliers": int(where.size), "n_weighted_dims": int(weighted.sum()),
+              "candidates": int(n_cands.max()) if n_cands.size else 0,
+              "candidate_evals": float(np.sum(n_cands[g[weighted]].astype(np.float64)))}
+    return idx, eps, counts
+
+
 def _grouped_encode(method, m, s, seed, domain, p):
     D = m.size
     B = int(p["budget_bits"])
@@ -121,17 +147,10 @@ def _grouped_encode(method, m, s, seed, domain, p):
     if not 1 <= B <= 30 or not 1 <= G <= 1 << 20:
         raise ValueError("budget_bits must be in [1, 30] and max_group in [1, 2^20]")
     kl = kl_bits(m, s)
-    out_mask = kl > min(K, B)
-    where = np.flatnonzero(out_mask)
-    rng = _rng(seed, domain)
-    e, j, eps_out = quantize_outliers(m[where], s[where], rng)
-    inl = np.flatnonzero(~out_mask)
+    where, inl, e, j, eps_out, rng = _split_outliers(m, s, kl, min(K, B), seed, domain)
     per_octave = int(p.get("size_classes", 0)) if method == "orc" else 0
     allowed = size_classes(per_octave, G)
     sizes = adaptive_groups(kl[inl], B, G, allowed)
-    g, pos = group_positions(sizes)
-    keys = group_keys(seed, domain, np.arange(sizes.size))
-    weighted = kl[inl] >= p["skip_bits"]
     if method == "orc":
         t = int(p["extra_bits"])
         if not 0 <= t or B + t > 30:
@@ -139,14 +158,11 @@ def _grouped_encode(method, m, s, seed, domain, p):
         n_cands = np.full(sizes.size, 1 << (B + t), np.int64)
         mode = "orc"
     else:
+        g = np.repeat(np.arange(sizes.size), sizes)
         kl_g = np.bincount(g, weights=kl[inl], minlength=sizes.size) if sizes.size else np.zeros(0)
         n_cands = np.ceil(np.exp2(kl_g)).astype(np.int64)
         mode = "argmax"
-    idx, _ = scan_groups(m[inl][weighted], s[inl][weighted], g[weighted], pos[weighted], keys, n_cands, mode, rng,
-                         threads=int(p["threads"]))
-    eps = np.empty(D)
-    eps[inl] = regenerate(seed, domain, g, pos, idx) if inl.size else np.zeros(0)
-    eps[where] = eps_out
+    idx, eps, counts = _select(m, s, kl, inl, where, eps_out, sizes, n_cands, mode, seed, domain, rng, p)
     rw = RangeWriter()
     _write_outliers(rw, where, e, j)
     b0 = rw.enc.num_bits()
@@ -164,10 +180,7 @@ def _grouped_encode(method, m, s, seed, domain, p):
         sections = [rw.getvalue(), bw.getvalue()]
         parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": bw.bits}
         header = [_ID[method], D, G, sizes.size, where.size]
-    info = {"n_groups": int(sizes.size), "n_outliers": int(where.size), "n_weighted_dims": int(weighted.sum()),
-            "candidates": int(n_cands.max()) if n_cands.size else 0,
-            "candidate_evals": float(np.sum(n_cands[g[weighted]].astype(np.float64))), **parts}
-    return pack_sections(header, sections), eps, info
+    return pack_sections(header, sections), eps, {**counts, **parts}
 
 
 def _grouped_decode(method, header, sections, seed, domain):
@@ -247,27 +260,16 @@ def _hinted_encode(m, s, hint, seed, domain, p):
     if not 1 <= B <= 24 or not 0 <= t or B + t + S > 30 or not 1 <= G <= 1 << 20:
         raise ValueError("need 1 <= budget_bits <= 24, extra_bits >= 0, budget + extra + split bits <= 30")
     kl = kl_bits(m, s)
-    out_mask = kl > B
-    where = np.flatnonzero(out_mask)
-    rng = _rng(seed, domain)
-    e, j, eps_out = quantize_outliers(m[where], s[where], rng)
-    inl = np.flatnonzero(~out_mask)
+    where, inl, e, j, eps_out, rng = _split_outliers(m, s, kl, B, seed, domain)
     hu = _hint_units(hint)[inl]
     # the encoder's one free choice: the budget in hint units (the hint's calibration for this latent)
     budget_units = int(max(1, round(B * hu.sum() / max(kl[inl].sum(), 1e-9)))) if inl.size else 1
     sizes0 = adaptive_groups(hu, budget_units, G)
     sizes, flags = _split_groups(sizes0, kl[inl], True, B + S)
-    g, pos = group_positions(sizes)
-    keys = group_keys(seed, domain, np.arange(sizes.size))
+    g = np.repeat(np.arange(sizes.size), sizes)
     kl_g = np.bincount(g, weights=kl[inl], minlength=sizes.size) if sizes.size else np.zeros(0)
-    n_bits = np.clip(np.ceil(kl_g).astype(np.int64) + t, t, B + t + S)
-    n_cands = np.left_shift(1, n_bits)
-    weighted = kl[inl] >= p["skip_bits"]
-    idx, _ = scan_groups(m[inl][weighted], s[inl][weighted], g[weighted], pos[weighted], keys, n_cands, "orc", rng,
-                         threads=int(p["threads"]))
-    eps = np.empty(D)
-    eps[inl] = regenerate(seed, domain, g, pos, idx) if inl.size else np.zeros(0)
-    eps[where] = eps_out
+    n_cands = np.left_shift(1, np.clip(np.ceil(kl_g).astype(np.int64) + t, t, B + t + S))
+    idx, eps, counts = _select(m, s, kl, inl, where, eps_out, sizes, n_cands, "orc", seed, domain, rng, p)
     rw = RangeWriter()
     _write_outliers(rw, where, e, j)
     b0 = rw.enc.num_bits()
@@ -276,10 +278,7 @@ def _hinted_encode(m, s, hint, seed, domain, p):
     rw.log_classes(idx, B + t + S)
     parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": rw.enc.num_bits() - b1}
     header = [_ID["orc-hint"], D, B, t, S, G, budget_units, flags.size, where.size]
-    info = {"n_groups": int(sizes.size), "n_outliers": int(where.size), "n_weighted_dims": int(weighted.sum()),
-            "n_splits": int(flags.sum()), "candidates": int(n_cands.max()) if n_cands.size else 0,
-            "candidate_evals": float(np.sum(n_cands[g[weighted]].astype(np.float64))), **parts}
-    return pack_sections(header, [rw.getvalue()]), eps, info
+    return pack_sections(header, [rw.getvalue()]), eps, {**counts, "n_splits": int(flags.sum()), **parts}
 
 
 def _hinted_decode(header, sections, hint, seed, domain):
