@@ -199,7 +199,7 @@ def test_shipped_model_round_trips_through_the_cli_in_fresh_processes(tmp_path, 
     assert r.returncode == 0, r.stderr
     torch.set_num_threads(2)
     x_here = decompress_stream((tmp_path / "a.ncz").read_bytes())[0]
-    x_fresh = np.asarray(Image.open(tmp_path / "a.png"))
+    x_fresh = np.array(Image.open(tmp_path / "a.png"))  # writable, for torch.from_numpy
     assert np.array_equal(x_fresh, x_here)
     from neurcomp.metrics import psnr
     assert psnr(torch.from_numpy(x_fresh).permute(2, 0, 1).float() / 255, load_image(src)) > 20
