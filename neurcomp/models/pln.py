@@ -271,6 +271,12 @@ class PLN(nn.Module):
         sl = torch.exp2(log2_sigma_l.double())[None, :, None, None]
         return 0.5 * torch.log2(1.0 + (s_p1.double() / sl) ** 2)
 
+    def _hint_from_prefix(self, prefix: bytes, s_p1: torch.Tensor) -> np.ndarray:
+        """The ``orc-hint`` hint of ``z1`` (position-major) from the stream's per-channel ``log2 sigma_l``
+        bytes (1/16 steps) and ``p(z1 | z2)``'s scales; encoder and decoder both call this."""
+        q = torch.from_numpy(np.frombuffer(prefix, np.int8).astype(np.float64))
+        return _pm(self.kl_hint(s_p1, q / 16))
+
     @torch.no_grad()
     def compress(self, x: torch.Tensor, rate_idx: int = 0, seed: int = 0, method: str = "orc-hint", hw=None,
                  **rec_params) -> dict:
@@ -308,8 +314,8 @@ class PLN(nn.Module):
         prefix, hint = b"", None
         if method == "orc-hint":
             q = torch.round(16 * torch.log2(s_l1[0].double()).flatten(1).median(dim=1).values).clamp(-128, 127)
-            prefix = bytes(q.to(torch.int8).numpy().astype(np.int8).tobytes())
-            hint = _pm(self.kl_hint(s_p1, q / 16))
+            prefix = q.numpy().astype(np.int8).tobytes()
+            hint = self._hint_from_prefix(prefix, s_p1)  # exactly what the decoder will compute
         data1, z1, info1 = rec_encode(_pm(mu_q1), _pm(s_q1), _pm(mu_p1), _pm(s_p1), seed, method, domain=1,
                                       kl_hint=hint, **rec_params)
         data1 = prefix + data1
@@ -358,8 +364,7 @@ class PLN(nn.Module):
         if method == "orc-hint":
             if len(data1) < self.M:
                 raise ValueError("corrupted stream: z1 section too short")
-            q = torch.from_numpy(np.frombuffer(data1[: self.M], np.int8).astype(np.float64))
-            data1, hint = data1[self.M:], _pm(self.kl_hint(s_p1, q / 16))
+            data1, hint = data1[self.M:], self._hint_from_prefix(data1[: self.M], s_p1)
         mu_p1, s_p1 = _pm(mu_p1), _pm(s_p1)
         z1 = rec_decode(data1, mu_p1, s_p1, seed, mu_p1.shape, method, domain=1, kl_hint=hint)
         return self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)
