@@ -1,0 +1,78 @@
+"""Golden streams: the SHA-256 of the stream every shipped rate point writes for two fixed images.
+
+A refactor must not change a single stream byte. When weights are re-shipped, regenerate the
+values in the same commit (and say so in its message)::
+
+    NEURCOMP_REGEN_GOLDEN=1 python -m pytest tests/test_golden_streams.py
+
+The images are made here (seeded numpy, platform independent), not read from disk.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neurcomp.codec import compress_image
+from neurcomp.zoo import list_models
+
+GOLDEN = Path(__file__).parent / "golden" / "streams.json"
+REGENERATE = os.environ.get("NEURCOMP_REGEN_GOLDEN") == "1"
+
+
+def golden_image(height: int, width: int, seed: int) -> torch.Tensor:
+    """A photo-like test image ``[3, H, W]`` in [0, 1]: smooth colour gradients, a disc, an edge
+    and mild noise, quantized to 8 bits (so it is exactly what a PNG would hold)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    img = np.stack([0.3 + 0.5 * xx, 0.2 + 0.6 * yy, 0.6 - 0.4 * xx * yy], 0)
+    disc = (yy - 0.45) ** 2 + (xx - 0.5) ** 2 < 0.06
+    img[:, disc] = np.array([0.85, 0.35, 0.2])[:, None]
+    img[:, :, : width // 5] *= 0.5
+    img += rng.normal(0.0, 0.03, img.shape)
+    return torch.from_numpy(np.round(np.clip(img, 0, 1) * 255) / 255).float()
+
+
+IMAGES = {"a": (80, 112, 1), "b": (64, 64, 2)}
+CASES = [(m["name"], None, None) for m in list_models()] + [("mshp@0.0067", "sga", 3), ("mshp@0.0067", "map", 3)]
+
+
+def _digest(model: str, method: str | None, steps: int | None, image: str) -> str:
+    h, w, seed = IMAGES[image]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data, _ = compress_image(golden_image(h, w, seed), model, method, steps, seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _key(model, method, image):
+    return f"{model}|{method or 'default'}|{image}"
+
+
+@pytest.fixture(scope="module")
+def golden():
+    if REGENERATE:
+        values = {_key(m, me, i): _digest(m, me, st, i) for m, me, st in CASES for i in IMAGES}
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
+    return json.loads(GOLDEN.read_text())
+
+
+def test_every_shipped_rate_point_has_a_golden_value(golden):
+    assert sorted(golden) == sorted(_key(m, me, i) for m, me, _ in CASES for i in IMAGES)
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+@pytest.mark.parametrize("model,method,steps", CASES, ids=[f"{m}-{me or 'default'}" for m, me, _ in CASES])
+def test_stream_bytes_are_unchanged(golden, model, method, steps, image):
+    assert _digest(model, method, steps, image) == golden[_key(model, method, image)], (
+        f"{model} ({method or 'default method'}) writes other bytes than the golden stream: "
+        "a refactor changed the format or the coding path")
