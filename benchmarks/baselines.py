@@ -37,6 +37,7 @@ import numpy as np
 import PIL
 import torch
 
+from neurcomp.fileio import atomic_write
 from neurcomp import baselines, data, metrics
 from neurcomp.plotting import REFERENCE_KODAK
 
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
         "table": table,
         "records": records,
     }
-    data.atomic_write_bytes(args.json, (json.dumps(out, indent=1) + "\n").encode())
+    atomic_write(args.json, (json.dumps(out, indent=1) + "\n").encode())
     print(f"\nwrote {args.json}")
     return 0
 

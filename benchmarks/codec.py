@@ -2,7 +2,7 @@
 
 Part 1 (always). For each shipped network (``neurcomp.zoo.list_models()`` grouped by
 "base", e.g. ``mshp`` with its rate points ``mshp@0.0018`` ...) every rate point codes the
-first N Kodak images through ``neurcomp.cli.evaluate_model``: real ``.ncz`` bytes are
+first N Kodak images through ``neurcomp.evaluate.evaluate_model``: real ``.ncz`` bytes are
 written and decoded (and the decoder's image checked against the encoder's). Per rate point
 the table gives mean bpp (file size, headers included), mean est_bpp (the model's
 information content), the overhead ``(bpp - est_bpp) / est_bpp``, mean PSNR, MS-SSIM and
@@ -54,8 +54,9 @@ import PIL
 import torch
 
 import neurcomp
+from neurcomp.fileio import atomic_write
 from neurcomp import baselines, data, metrics, zoo
-from neurcomp.cli import evaluate_model
+from neurcomp.evaluate import evaluate_model
 from neurcomp.plotting import REFERENCE_KODAK
 from _common import nan_to_none  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
@@ -357,7 +358,7 @@ def main(argv=None) -> int:
             print_compressai(res, len(paths), torch.get_num_threads())
             out["compressai"] = res
 
-    data.atomic_write_bytes(args.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
+    atomic_write(args.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
     print(f"\nwrote {args.json}")
     return 0
 

@@ -1,10 +1,10 @@
 """Discretized VAEs (seed 004) on Kodak with the real codec: dvae and hdvae against JPEG and each other.
 
 For every shipped network of kind ``dvae`` and ``hdvae`` (``neurcomp.zoo.list_models()``, grouped
-by "base"), each rate point codes the images through ``neurcomp.cli.evaluate_model``: real
+by "base"), each rate point codes the images through ``neurcomp.evaluate.evaluate_model``: real
 ``.ncz`` bytes are written and decoded, the decoder's image checked against the encoder's.
 Per rate point the table gives mean bpp (real file size, headers included), est_bpp (the model's
-information content = its eval-mode likelihoods), PSNR, MS-SSIM (images >= 161 px) and encode /
+information content = its eval-mode rate_bits), PSNR, MS-SSIM (images >= 161 px) and encode /
 decode seconds. Then BD-rate (``neurcomp.metrics.bd_rate`` on the mean curves, PSNR; negative =
 fewer bits at equal quality; "n/a" when the curves do not overlap or have < 4 points) of every
 network against JPEG (``neurcomp.baselines.evaluate``, Pillow, default quality sweep, same
@@ -42,8 +42,9 @@ import PIL
 import torch
 
 import neurcomp
+from neurcomp.fileio import atomic_write
 from neurcomp import baselines, data, metrics, zoo
-from neurcomp.cli import evaluate_model
+from neurcomp.evaluate import evaluate_model
 from _common import nan_to_none  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
            "torch_threads": torch.get_num_threads(), "table": table, **summary, "jpeg_curve": jpeg_curve,
            "records": records, "jpeg_records": jpeg_records, "seconds": time.perf_counter() - t_start}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    data.atomic_write_bytes(a.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
+    atomic_write(a.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
     print(f"\nwrote {a.json} ({out['seconds']:.0f} s)")
     return 0
 

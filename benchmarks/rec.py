@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neurcomp.data import kodak  # noqa: E402
+from neurcomp.evaluate import centre_crop  # noqa: E402
 from neurcomp.models import build_model  # noqa: E402
 from neurcomp.zoo import list_models, load_pretrained  # noqa: E402
 
@@ -71,14 +72,6 @@ def get_model(base: str | None, train_steps: int):
     return model.eval(), model.betas, desc
 
 
-def centre_crop(img: torch.Tensor, crop) -> torch.Tensor:
-    h, w = img.shape[1:]
-    ch, cw = (h, w) if crop is None else (min(crop[0], h), min(crop[1], w))
-    ch, cw = ch - ch % 64, cw - cw % 64
-    t, l = (h - ch) // 2, (w - cw) // 2
-    return img[:, t : t + ch, l : l + cw]
-
-
 def psnr(a: torch.Tensor, x: torch.Tensor) -> float:
     mse = float(((torch.round(a.clamp(0, 1) * 255) - torch.round(x.clamp(0, 1) * 255)) ** 2).mean())
     return 10 * math.log10(255 ** 2 / max(mse, 1e-10))
@@ -96,22 +89,22 @@ def run(model, betas, images, methods: dict, seed: int = 0, threads: int = 1, wh
                 kw = dict(params)
                 kw["threads"] = threads
                 t0 = time.perf_counter()
-                c = model.compress(x, rate_idx, seed=seed, method=method, **kw)
+                c = model.compress(x, rate_idx, seed=seed, rec_method=method, **kw)
                 enc_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                x_dec = model.decompress(c["sections"], c["latent_shape"], rate_idx, extra=c["extra"])
+                x_dec = model.decompress(c.sections, c.latent_shape, rate_idx, extra=c.extra)
                 dec_s = time.perf_counter() - t0
-                if not torch.equal(x_dec, c["x_hat"]):
+                if not torch.equal(x_dec, c.x_hat):
                     raise RuntimeError(f"{name} {method}: decoder output differs from the encoder's")
-                kl = sum(c["bits"].values())
-                actual = 8 * sum(len(s) for s in c["sections"])
-                ri = c["rec_info"]
+                kl = sum(c.bits.values())
+                actual = 8 * sum(len(s) for s in c.sections)
+                ri = c.details["rec"]
                 evals = sum(v.get("candidate_evals", 0.0) for v in ri.values())
-                rec_s = c["info"]["rec_enc_s"]
+                rec_s = c.info["rec_enc_s"]
                 rows.append({
                     "beta": beta, "image": name, "height": h, "width": w, "method": method, "params": params,
                     "kl_bits": kl, "actual_bits": actual, "ratio": actual / kl, "kl_bpp": kl / (h * w),
-                    "bpp": actual / (h * w), "psnr_rec": psnr(c["x_hat"], x), "psnr_exact": c["info"]["psnr_exact"],
+                    "bpp": actual / (h * w), "psnr_rec": psnr(c.x_hat, x), "psnr_exact": c.info["psnr_exact"],
                     "enc_s": enc_s, "rec_enc_s": rec_s, "dec_s": dec_s, "candidate_evals": evals,
                     "ns_per_eval": 1e9 * rec_s / evals if evals else None,
                     "kodak_enc_s_estimate": rec_s * KODAK_PIXELS / (h * w),
@@ -143,7 +136,7 @@ def kodak_sized_latent(rate_idx: int = 2, fraction_from_mean: float = 0.3):
     name, img = kodak()[0]
     xp, _ = pad_to_multiple(img[None], model.stride)
     with torch.no_grad():
-        bits = (-torch.log2(model.eval()(xp, idx)["likelihoods"]["y"])).double().numpy().ravel()
+        bits = model.eval()(xp, idx)["rate_bits"]["y"].double().numpy().ravel()
     kl = np.maximum(bits, 1e-9) * math.log(2)
     rng = np.random.default_rng(0)
     m = np.sqrt(2 * fraction_from_mean * kl) * np.sign(rng.normal(size=kl.size))
@@ -224,7 +217,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     model, betas, desc = get_model(a.model, a.train_steps)
-    images = [(name, centre_crop(img, a.crop)) for name, img in kodak()[: a.images]]
+    images = [(name, centre_crop(img, a.crop, multiple=64)) for name, img in kodak()[: a.images]]
     crop_note = f"centre crops {tuple(images[0][1].shape[1:])}" if a.crop else "full images"
     print(f"model: {desc}; betas {betas}; {len(images)} Kodak images, {crop_note}", flush=True)
     params = {"seed": json.loads(a.seed_coder), "orc": json.loads(a.orc), "orc-hint": json.loads(a.orc_hint)}

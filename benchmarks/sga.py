@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from neurcomp.data import kodak
+from neurcomp.evaluate import centre_crop
 from neurcomp.inference import METHODS, optimize_latents, true_loss
 from neurcomp.inference.iterative import amortized_latents
 from neurcomp.metrics import bd_rate, psnr
@@ -26,13 +27,8 @@ from neurcomp.zoo import list_models, load_pretrained
 
 
 def centre_crops(n: int, size: int) -> tuple[list[str], torch.Tensor]:
-    names, crops = [], []
-    for name, img in kodak()[:n]:
-        h, w = img.shape[1:]
-        t, l = (h - size) // 2, (w - size) // 2
-        names.append(name)
-        crops.append(img[:, t : t + size, l : l + size])
-    return names, torch.stack(crops)
+    images = kodak()[:n]
+    return [name for name, _ in images], torch.stack([centre_crop(img, size) for _, img in images])
 
 
 def coded_rows(model, x, rate_idx, y_symbols, z_int, names, method, steps, seconds, loss):
@@ -40,11 +36,11 @@ def coded_rows(model, x, rate_idx, y_symbols, z_int, names, method, steps, secon
     for i, name in enumerate(names):
         out = model.compress_latents(torch.zeros_like(y_symbols[i : i + 1]), z_int[i : i + 1], rate_idx,
                                      y_symbols=y_symbols[i : i + 1])
-        n_bytes = sum(len(s) for s in out["sections"])
+        n_bytes = sum(len(s) for s in out.sections)
         h, w = x.shape[-2:]
         rows.append({"image": name, "method": method, "steps": steps, "lambda": model.lambdas[rate_idx],
-                     "bpp": 8 * n_bytes / (h * w), "est_bpp": sum(out["bits"].values()) / (h * w),
-                     "psnr": psnr(out["x_hat"][0].clamp(0, 1), x[i]), "true_loss": float(loss[i]),
+                     "bpp": 8 * n_bytes / (h * w), "est_bpp": sum(out.bits.values()) / (h * w),
+                     "psnr": psnr(out.x_hat[0].clamp(0, 1), x[i]), "true_loss": float(loss[i]),
                      "seconds": seconds / len(names)})
     return rows
 
@@ -60,7 +56,7 @@ def run(base: str, n_images: int, crop: int, steps: int, sga_steps: list[int], m
             y, z = amortized_latents(model, x, rate_idx)
             tl = true_loss(model, x, y, z, rate_idx)
             z_int = torch.round(z)
-            mean, _ = model._params(z_int, model.hgains(torch.full((len(names),), rate_idx))[1])
+            mean, _ = model.entropy_parameters(z_int, model.hgains(torch.full((len(names),), rate_idx))[1])
             y_sym = torch.round(y - mean)
         records += coded_rows(model, x, rate_idx, y_sym, z_int, names, "amortized", 0, time.perf_counter() - t0, tl["loss"])
         runs = [(m, steps) for m in methods] + [("sga", s) for s in sga_steps if s != steps or "sga" not in methods]

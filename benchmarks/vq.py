@@ -31,6 +31,7 @@ import yaml
 
 from neurcomp.codec import compress_image, decompress_stream
 from neurcomp.data import kodak, pad_to_multiple
+from neurcomp.evaluate import centre_crop
 from neurcomp.metrics import psnr
 from neurcomp.models.vq import usage_histogram, usage_stats
 
@@ -39,13 +40,7 @@ CONFIGS = [ROOT / "configs" / "vq.yaml", ROOT / "configs" / "vq_alpha0.yaml"]
 
 
 def centre_crops(n: int, size: int):
-    out = []
-    for name, img in kodak()[:n]:
-        h, w = img.shape[1:]
-        ch, cw = min(size, h), min(size, w)
-        t, l = (h - ch) // 2, (w - cw) // 2
-        out.append((name, img[:, t : t + ch, l : l + cw]))
-    return out
+    return [(name, centre_crop(img, size)) for name, img in kodak()[:n]]
 
 
 def _parse_set(items) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from . import BitstreamError, __version__
 
@@ -120,47 +119,12 @@ def cmd_info(a) -> int:
     return 0
 
 
-def evaluate_model(images, model: str, method: str | None = None, steps=None, crop=None, seed: int = 0,
-                   progress: bool = True) -> list[dict]:
-    """Per-image records ``image, model, method, bpp, est_bpp, psnr, ms_ssim, enc_s, dec_s``."""
-    from tqdm.auto import tqdm
-
-    from .codec import compress_image, decompress_stream
-    from .data import list_images, load_image
-    from .metrics import ms_ssim, psnr
-
-    records = []
-    for path in tqdm(list_images(images), desc=f"eval {model}", disable=not progress):
-        x = load_image(path)
-        if crop:
-            ch, cw = min(crop[0], x.shape[1]), min(crop[1], x.shape[2])
-            top, left = (x.shape[1] - ch) // 2, (x.shape[2] - cw) // 2
-            x = x[:, top : top + ch, left : left + cw]
-        h, w = x.shape[1:]
-        t0 = time.perf_counter()
-        data, info = compress_image(x, model, method, steps, seed)
-        t1 = time.perf_counter()
-        x_hat, _ = decompress_stream(data)
-        t2 = time.perf_counter()
-        if (x_hat != info["x_hat"]).any():
-            raise BitstreamError(f"{path}: decoder output differs from the encoder's reconstruction")
-        try:
-            ssim = ms_ssim(x_hat, x)
-        except ValueError:
-            ssim = None
-        rec = {"image": path.stem, "model": model, "method": info["stream"].method, "bpp": 8 * len(data) / (h * w),
-               "est_bpp": sum(info["bits"].values()) / (h * w), "psnr": psnr(x_hat, x), "ms_ssim": ssim,
-               "enc_s": t1 - t0, "dec_s": t2 - t1, "bytes": len(data), "height": h, "width": w}
-        rec.update(info.get("extra_info", {}))
-        records.append(rec)
-    return records
-
-
 def cmd_eval(a) -> int:
-    from .container import write_atomic
+    from .fileio import atomic_write
+    from .evaluate import evaluate_model
 
     records = evaluate_model(_images_arg(a.images), a.model, a.method, a.steps, a.crop, a.seed)
-    write_atomic(a.json, (json.dumps(records, indent=1) + "\n").encode())
+    atomic_write(a.json, (json.dumps(records, indent=1) + "\n").encode())
     n = len(records)
     print(f"{a.json}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "
           f"mean PSNR {sum(r['psnr'] for r in records) / n:.2f} dB", file=sys.stderr)
@@ -179,7 +143,15 @@ COMMANDS = {"models": cmd_models, "compress": cmd_compress, "decompress": cmd_de
             "eval": cmd_eval, "baseline": cmd_baseline}
 
 
-def main(argv=None) -> int:
+def _exit_code(e: BaseException) -> int:
+    """2 for a usage error (bad option, unknown model, method the model does not have), 1 otherwise."""
+    from .codec import MethodUnavailable
+    from .zoo import UnknownModel
+
+    return 2 if isinstance(e, (UsageError, UnknownModel, MethodUnavailable)) else 1
+
+
+def _run(argv) -> int:
     from .baselines import CodecUnavailable
     from .codec import MethodUnavailable
     from .data import DataError
@@ -188,18 +160,16 @@ def main(argv=None) -> int:
     try:
         a = _parser().parse_args(argv)
         return COMMANDS[a.command](a)
-    except UsageError as e:
-        print(f"neurcomp: error: {e}", file=sys.stderr)
-        return 2
-    except (MethodUnavailable, WeightsError) as e:
-        code = 2 if "unknown model" in str(e) or isinstance(e, MethodUnavailable) else 1
-        print(f"neurcomp: error: {e}", file=sys.stderr)
-        return code
-    except (BitstreamError, DataError, CodecUnavailable, OSError) as e:
+    except (UsageError, WeightsError, MethodUnavailable, BitstreamError, DataError, CodecUnavailable, OSError) as e:
         msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else str(e)
         print(f"neurcomp: error: {msg}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        return _exit_code(e)
+
+
+def main(argv=None) -> int:
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # also during the imports
         print("neurcomp: interrupted", file=sys.stderr)
         return 1
 

@@ -1,15 +1,18 @@
 """Compress and decompress images with a shipped model, through the ``.ncz`` container.
 
-``compress_image`` runs the encoder (amortized inference, or an iterative method
-from :mod:`neurcomp.inference`), range-codes the latents and packs a stream;
+``compress_image`` asks the model to code the image with a method it supports (its
+``methods``: amortized inference, an iterative method of :mod:`neurcomp.inference`, REC for the
+PLN, ...) and packs the sections it returns into a stream;
 ``decompress_stream`` checks the stream, finds the model it names, verifies the
 weights fingerprint and decodes. Both return the 8-bit reconstruction, so a test
 can check that the decoder reproduces the encoder's image exactly.
 
 Example:
-    >>> import torch
-    >>> data, info = compress_image(torch.rand(3, 64, 64), "mshp@0.0067")   # doctest: +SKIP
-    >>> image, stream = decompress_stream(data)                              # doctest: +SKIP
+    >>> import numpy as np, torch
+    >>> data, info = compress_image(torch.full((3, 48, 80), 0.5), "mshp@0.0067")
+    >>> image, stream = decompress_stream(data)
+    >>> image.shape, bool(np.array_equal(image, info["x_hat"])), stream.method
+    ((48, 80, 3), True, 'amortized')
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ import numpy as np
 import torch
 
 from . import BitstreamError
-from .container import METHODS, Stream, pack, unpack, write_atomic
+from .container import Stream, pack, unpack
 from .data import load_image, pad_to_multiple, save_png, to_uint8
 from .entropy import CodingError
+from .fileio import atomic_write
 from .zoo import WeightsError, fingerprint, load_pretrained
 
 
@@ -31,59 +35,30 @@ class MethodUnavailable(ValueError):
     """The method exists in the stream format but not for this model or in this version."""
 
 
-def _iterative_encoder(method: str):
-    from . import inference
-
-    return inference.ENCODERS[method]
-
-
-def available_methods() -> list[str]:
-    """Methods this version can encode with (which ones apply depends on the model kind)."""
-    from . import inference
-
-    return ["amortized", *[m for m in METHODS if m in inference.ENCODERS], "rec"]
-
-
-def default_method(kind: str) -> str:
-    """The method a model kind codes with when none is asked for."""
-    return "rec" if kind == "pln" else "amortized"
-
-
 def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, steps: int | None = None,
                    seed: int = 0) -> tuple[bytes, dict]:
     """Code an image tensor ``[3, H, W]`` in [0, 1]; returns the stream and a dict with
     ``x_hat`` (uint8 HWC, the decoder's output), ``bits`` (information content per
-    latent, in bits), ``header_bytes`` (container overhead) and ``extra_info``.
+    latent, in bits), ``header_bytes`` (container overhead), ``stream`` and ``extra_info``
+    (the model's extra record fields).
 
-    ``method`` defaults to the model's own (``amortized``; ``rec`` for the PLN)."""
+    ``method`` defaults to the model's own (``model.default_method``)."""
     model, rate_idx, entry = load_pretrained(model_name)
-    method = method or default_method(model.kind)
-    if method not in available_methods():
-        raise MethodUnavailable(f"method {method!r} is not available in this version of neurcomp "
-                                f"(available: {', '.join(available_methods())})")
-    if model.kind == "pln" and method != "rec":
-        raise MethodUnavailable(f"{model_name} is a PLN: it codes with --method rec, not {method!r}")
-    if method == "rec" and model.kind != "pln":
-        raise MethodUnavailable(f"method 'rec' needs a PLN model; {model_name} is a {entry['kind']} model")
-    if method not in ("amortized", "rec") and not hasattr(model, "compress_latents"):
-        raise MethodUnavailable(f"method {method!r} needs a hyperprior model; {model_name} is a {entry['kind']} model")
+    method = method or model.default_method
+    if method not in model.methods:
+        raise MethodUnavailable(f"{model_name} ({type(model).__name__}) codes with {', '.join(model.methods)}, "
+                                f"not {method!r}")
     if x.dim() == 4:
         x = x[0]
     h, w = x.shape[-2:]
     xp, _ = pad_to_multiple(x.unsqueeze(0).float(), model.stride)
     with torch.no_grad():
-        if method == "rec":
-            out = model.compress(xp, rate_idx, seed=seed, hw=(int(h), int(w)))
-        elif method == "amortized":
-            out = model.compress(xp, rate_idx)
-        else:
-            out = _iterative_encoder(method)(model, xp, rate_idx, steps=steps, seed=seed)
-    stream = Stream(method, entry["name"], fingerprint(entry), int(h), int(w), tuple(out["latent_shape"]),
-                    out.get("extra", b""), out["sections"])
+        out = model.compress(xp, rate_idx, method=method, steps=steps, seed=seed, hw=(int(h), int(w)))
+    stream = Stream(method, entry["name"], fingerprint(entry), int(h), int(w), tuple(out.latent_shape), out.extra,
+                    out.sections)
     data = pack(stream)
-    x_hat = to_uint8(out["x_hat"][0, :, :h, :w])
-    return data, {"x_hat": x_hat, "bits": out["bits"], "header_bytes": len(data) - sum(map(len, out["sections"])),
-                  "stream": stream, "extra_info": out.get("info", {})}
+    return data, {"x_hat": to_uint8(out.x_hat[0, :, :h, :w]), "bits": out.bits,
+                  "header_bytes": len(data) - out.payload_bytes, "stream": stream, "extra_info": out.info}
 
 
 def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
@@ -102,8 +77,7 @@ def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
                              f"{stream.height}x{stream.width} image")
     try:
         with torch.no_grad():
-            kwargs = {"extra": stream.extra} if stream.extra else {}
-            x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx, **kwargs)
+            x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx, extra=stream.extra)
     except (CodingError, IndexError, ValueError, RuntimeError) as e:
         raise BitstreamError(f"corrupted stream: decoding failed ({e})") from None
     return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream
@@ -116,7 +90,7 @@ def compress_file(src, dst, model_name: str, method: str | None = None, steps: i
     t0 = time.perf_counter()
     data, info = compress_image(x, model_name, method, steps, seed)
     enc_s = time.perf_counter() - t0
-    write_atomic(dst, data)
+    atomic_write(dst, data)
     h, w = x.shape[-2:]
     return {"bytes": len(data), "bpp": 8 * len(data) / (h * w), "est_bpp": sum(info["bits"].values()) / (h * w),
             "enc_s": enc_s, "x_hat": info["x_hat"]}

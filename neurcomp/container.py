@@ -23,14 +23,13 @@ Example:
 """
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import BitstreamError
+from .entropy.bits import read_varint, varint
+from .entropy.errors import CodingError, TruncatedCode
 
 MAGIC = b"NCZ"
 VERSION = 1
@@ -53,19 +52,6 @@ class Stream:
         return len(pack(self)) - sum(len(s) for s in self.sections)
 
 
-def varint(n: int) -> bytes:
-    """Unsigned LEB128 encoding of ``n``."""
-    if n < 0:
-        raise ValueError("varint must be non-negative")
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 class _Reader:
     def __init__(self, data: bytes):
         self.data, self.pos = data, 0
@@ -78,15 +64,13 @@ class _Reader:
         return out
 
     def varint(self) -> int:
-        n, shift = 0, 0
-        while True:
-            b = self.take(1)[0]
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return n
-            if shift > 63:
-                raise BitstreamError("corrupted stream: malformed length field")
+        try:
+            n, self.pos = read_varint(self.data, self.pos)
+        except TruncatedCode:
+            raise BitstreamError("truncated stream: it ends in the middle of the header or a section") from None
+        except CodingError:
+            raise BitstreamError("corrupted stream: malformed length field") from None
+        return n
 
 
 def pack(s: Stream) -> bytes:
@@ -132,18 +116,3 @@ def unpack(data: bytes) -> Stream:
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupted stream: checksum mismatch (the file was altered or truncated)")
     return Stream(METHODS[method_idx], model, weights, height, width, (lh, lw), extra, sections)
-
-
-def write_atomic(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import urllib.request
 import warnings
 from pathlib import Path
@@ -33,13 +32,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .fileio import atomic_write, sha256_file
+
 __all__ = [
     "DataError",
     "data_dir",
     "load_image",
     "to_uint8",
     "save_png",
-    "atomic_write_bytes",
     "KODAK_SHA256",
     "KODAK_URL",
     "kodak_paths",
@@ -124,9 +124,11 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     Raises :class:`DataError` naming the file if it is missing or is not an image.
 
     Example:
-        >>> x = load_image("kodim01.png")        # doctest: +SKIP
-        >>> x.shape, x.dtype                     # doctest: +SKIP
-        (torch.Size([3, 512, 768]), torch.float32)
+        >>> import tempfile
+        >>> path = save_png(torch.rand(3, 16, 24), tempfile.mkdtemp() + "/noise.png")
+        >>> x = load_image(path)
+        >>> x.shape, x.dtype
+        (torch.Size([3, 16, 24]), torch.float32)
     """
     arr = _read_rgb8(Path(path))
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
@@ -172,37 +174,6 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return q.permute(1, 2, 0).contiguous().numpy()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then
-    ``os.replace``. Readers see either the old file or the complete new one.
-
-    The parent folder is created if needed. Returns the path.
-
-    Example:
-        >>> atomic_write_bytes("/tmp/hello.txt", b"hello")  # doctest: +SKIP
-        PosixPath('/tmp/hello.txt')
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
 def save_png(x: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
     """Save an image as an 8-bit RGB PNG, atomically (temp file + ``os.replace``).
 
@@ -210,8 +181,9 @@ def save_png(x: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
     :func:`to_uint8`) or a uint8 array ``[H, W, 3]``. Returns the path.
 
     Example:
-        >>> save_png(torch.rand(3, 16, 16), "/tmp/noise.png")  # doctest: +SKIP
-        PosixPath('/tmp/noise.png')
+        >>> import tempfile
+        >>> save_png(torch.rand(3, 16, 16), tempfile.mkdtemp() + "/noise.png").name
+        'noise.png'
     """
     if isinstance(x, torch.Tensor):
         arr = to_uint8(x)
@@ -223,7 +195,7 @@ def save_png(x: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
             )
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr), "RGB").save(buf, format="PNG")
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write(path, buf.getvalue())
 
 
 # ----------------------------------------------------------------------------- Kodak
@@ -257,14 +229,6 @@ KODAK_SHA256: dict[str, str] = {
     "kodim23.png": "85c67d7ea758cb0604fb6980ab0c65091a2eefa7b3b50cbb1bc702a60206dfe5",
     "kodim24.png": "9f1c26df52217bd49f998a720a2ffeba41a535cf826f4ae32e355fb2b0bbc0fe",
 }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _download(url: str, timeout: float = 30.0) -> bytes:
@@ -305,7 +269,7 @@ def kodak_paths(root: str | os.PathLike | None = None, verify: bool = False) -> 
     for name in names:
         path = folder / name
         if path.is_file():
-            if verify and _sha256(path) != KODAK_SHA256[name]:
+            if verify and sha256_file(path) != KODAK_SHA256[name]:
                 raise DataError(f"{path}: sha256 does not match the Kodak original; delete it to re-download")
             continue
         url = KODAK_URL.format(name=name)
@@ -324,7 +288,7 @@ def kodak_paths(root: str | os.PathLike | None = None, verify: bool = False) -> 
                 "not saved. Set NEURCOMP_DATA to a folder containing kodak/kodim01.png ... kodim24.png"
             )
         try:
-            atomic_write_bytes(path, blob)
+            atomic_write(path, blob)
         except OSError as err:
             raise DataError(
                 f"cannot write {path} ({err.strerror or err}); {_DATA_HINT} (a writable folder)"

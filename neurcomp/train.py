@@ -15,6 +15,7 @@ Example (a few steps of a tiny model)::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -26,7 +27,9 @@ import torch
 import torch.distributed as dist
 import yaml
 
+from .fileio import atomic_write
 from .models import build_model
+from .models.rate import extend_rate_points
 
 DEFAULTS = {
     "seed": 0,
@@ -85,26 +88,25 @@ def learning_rate(cfg: dict, step: int, warm_from: int = 0) -> float:
 
 
 def _save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 @torch.no_grad()
 def evaluate_kodak(model, images, device) -> list[dict]:
-    """Rate (bits/pixel, from the eval-mode likelihoods) and PSNR per lambda, averaged over images."""
+    """Rate (bits/pixel, from the eval-mode ``rate_bits``) and PSNR per rate point, averaged over images."""
     from .data import pad_to_multiple
 
     was_training = model.training
     model.eval()
     rows = []
-    for l, lam in enumerate(model.lambdas):
+    for l, lam in enumerate(model.rate_points):
         bpp, psnr = [], []
         for x in images:
             xp, hw = pad_to_multiple(x.unsqueeze(0).to(device), model.stride)
             out = model(xp, rate_idx=l)
-            bits = sum(float((-torch.log2(p)).sum()) for p in out["likelihoods"].values())
+            bits = sum(float(b.sum()) for b in out["rate_bits"].values())
             x_hat = out["x_hat"][..., : hw[0], : hw[1]].clamp(0, 1)
             mse = float(((torch.round(x_hat * 255) - torch.round(x.to(device) * 255)) ** 2).mean())
             bpp.append(bits / (hw[0] * hw[1]))
@@ -112,6 +114,89 @@ def evaluate_kodak(model, images, device) -> list[dict]:
         rows.append({"lambda": lam, "bpp": sum(bpp) / len(bpp), "psnr": sum(psnr) / len(psnr)})
     model.train(was_training)
     return rows
+
+
+class _Run:
+    """One training run's moving parts: model, optimizer, data, progress state."""
+
+    def __init__(self, cfg: dict, out_dir: Path, device: str | None, quiet: bool):
+        self.cfg, self.out_dir, self.quiet = cfg, Path(out_dir), quiet
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.rank = 0
+        if self.distributed:
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            self.rank = dist.get_rank()
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+                device = f"cuda:{torch.cuda.current_device()}"
+        self.dev = pick_device(device)
+        torch.manual_seed(cfg["seed"] + self.rank)
+        self.model = build_model(cfg["model"]).to(self.dev)
+        if cfg["channels_last"]:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
+        self.ckpt_path = self.out_dir / "checkpoint.pt"
+        self.state = {"step": 0, "history": [], "train_seconds": 0.0}
+        self.warm_from = 0  # the step at which Adam's moments were last fresh
+
+    def say(self, message: str) -> None:
+        if not self.quiet and self.rank == 0:
+            print(message, file=sys.stderr)
+
+    def restore(self, source: Path) -> None:
+        """Continue from a checkpoint (full or slim); a changed lambda list grows the rate points."""
+        ck = torch.load(source, map_location=self.dev, weights_only=True)
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
+        old_lambdas = list(ck["config"]["model"].get("lambdas", [])) if "config" in ck else []
+        new_lambdas = list(self.cfg["model"].get("lambdas", []))
+        changed = bool(old_lambdas) and old_lambdas != new_lambdas
+        if changed:
+            weights = extend_rate_points(weights, old_lambdas, new_lambdas)
+        self.model.load_state_dict(weights)
+        self.state = {k: ck[k] for k in ("step", "history", "train_seconds")}
+        if "optimizer" in ck and not changed:
+            self.opt.load_state_dict(ck["optimizer"])
+        else:
+            self.warm_from = self.state["step"]
+            self.say(f"fresh Adam moments: learning rate warms up again from step {self.warm_from}")
+        self.say(f"resumed from {source} at step {self.state['step']}")
+
+    def step(self, net, data, gen, amp: bool) -> dict:
+        """One optimizer step on a fresh batch, every sample at a random rate point; returns the losses."""
+        cfg, model = self.cfg, self.model
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(cfg, self.state["step"], self.warm_from)
+        t0 = time.time()
+        x = data.sample_batch(cfg["batch_size"], generator=gen).to(self.dev)
+        if cfg["channels_last"]:
+            x = x.contiguous(memory_format=torch.channels_last)
+        rate_idx = torch.randint(0, len(model.rate_points), (x.shape[0],), generator=gen).to(self.dev)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            out = net(x, rate_idx)
+        losses = model.rd_loss(x, {**out, "x_hat": out["x_hat"].float()}, rate_idx)
+        self.opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if cfg["clip_grad"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"])
+        self.opt.step()
+        self.state["step"] += 1
+        self.state["train_seconds"] += time.time() - t0
+        last = {k: float(v.detach()) for k, v in losses.items()}
+        if not math.isfinite(last["loss"]):
+            raise FloatingPointError(f"loss became {last['loss']} at step {self.state['step']}")
+        return last
+
+    def evaluate(self, eval_images, last: dict, bar) -> None:
+        rows = evaluate_kodak(self.model, eval_images, self.dev)
+        self.state["history"].append({"step": self.state["step"], "train_seconds": round(self.state["train_seconds"], 1),
+                                      "train": last, "kodak": rows})
+        bar.write(f"step {self.state['step']}: " + "  ".join(f"{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
+
+    def checkpoint(self) -> dict:
+        ck = {"config": self.cfg, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), **self.state}
+        _save_atomic(ck, self.ckpt_path)
+        (self.out_dir / "history.json").write_text(json.dumps(self.state["history"], indent=1))
+        return ck
 
 
 def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = None,
@@ -122,106 +207,38 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
 
     from .data import CropDataset, kodak, training_paths
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-        rank = dist.get_rank()
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dev = pick_device(device if not (distributed and torch.cuda.is_available()) else f"cuda:{torch.cuda.current_device()}")
-    torch.manual_seed(cfg["seed"] + rank)
-
-    model = build_model(cfg["model"]).to(dev)
-    if cfg["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    ckpt_path = out_dir / "checkpoint.pt"
-    state = {"step": 0, "history": [], "train_seconds": 0.0}
-    warm_from = 0
-    source = ckpt_path if ckpt_path.exists() else (Path(resume_from) if resume_from else None)
+    run = _Run(cfg, out_dir, device, quiet)
+    source = run.ckpt_path if run.ckpt_path.exists() else (Path(resume_from) if resume_from else None)
     if resume and source is not None and source.exists():
-        ck = torch.load(source, map_location=dev, weights_only=True)
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
-        old_lambdas = list(ck["config"]["model"].get("lambdas", [])) if "config" in ck else []
-        new_lambdas = list(cfg["model"].get("lambdas", []))
-        changed = bool(old_lambdas) and old_lambdas != new_lambdas
-        if changed:
-            weights = extend_rate_points(weights, old_lambdas, new_lambdas)
-        model.load_state_dict(weights)
-        state = {k: ck[k] for k in ("step", "history", "train_seconds")}
-        if "optimizer" in ck and not changed:
-            opt.load_state_dict(ck["optimizer"])
-        else:
-            warm_from = state["step"]
-            if not quiet and rank == 0:
-                print(f"fresh Adam moments: learning rate warms up again from step {warm_from}", file=sys.stderr)
-        if not quiet and rank == 0:
-            print(f"resumed from {source} at step {state['step']}", file=sys.stderr)
+        run.restore(source)
     elif cfg.get("init_from"):
-        warm_start(model, cfg["init_from"])
-        if not quiet and rank == 0:
-            print(f"warm start from {cfg['init_from']}", file=sys.stderr)
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-
-    data = CropDataset(training_paths(cfg["data"]), crop=cfg["crop"], seed=cfg["seed"] + 1000 * rank)
-    gen = torch.Generator().manual_seed(cfg["seed"] + 7919 * rank + state["step"])
+        warm_start(run.model, cfg["init_from"])
+        run.say(f"warm start from {cfg['init_from']}")
+    net = torch.nn.parallel.DistributedDataParallel(run.model) if run.distributed else run.model
+    data = CropDataset(training_paths(cfg["data"]), crop=cfg["crop"], seed=cfg["seed"] + 1000 * run.rank)
+    gen = torch.Generator().manual_seed(cfg["seed"] + 7919 * run.rank + run.state["step"])
     eval_images = [img for _, img in kodak()[: cfg["eval_images"]]] if cfg["eval_images"] else []
-    amp = dev.type == "cuda"
-    L = len(model.lambdas)
 
-    def checkpoint():
-        ck = {"config": cfg, "model": model.state_dict(), "optimizer": opt.state_dict(), **state}
-        _save_atomic(ck, ckpt_path)
-        (out_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
-        return ck
-
-    total = max_steps if max_steps is not None else cfg["steps"]
-    end_step = min(cfg["steps"], state["step"] + total) if max_steps is not None else cfg["steps"]
-    bar = tqdm(total=end_step, initial=state["step"], disable=quiet or rank != 0, desc="train", dynamic_ncols=True,
-                mininterval=1.0 if sys.stderr.isatty() else 60.0)
-    t_start, t_ckpt = time.time(), time.time()
-    last = None
-    model.train()
-    while state["step"] < end_step:
+    end_step = min(cfg["steps"], run.state["step"] + max_steps) if max_steps is not None else cfg["steps"]
+    bar = tqdm(total=end_step, initial=run.state["step"], disable=quiet or run.rank != 0, desc="train",
+               dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+    t_start = t_ckpt = time.time()
+    run.model.train()
+    while run.state["step"] < end_step:
         if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
             break
-        step = state["step"]
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step, warm_from)
-        t0 = time.time()
-        x = data.sample_batch(cfg["batch_size"], generator=gen).to(dev)
-        if cfg["channels_last"]:
-            x = x.contiguous(memory_format=torch.channels_last)
-        rate_idx = torch.randint(0, L, (x.shape[0],), generator=gen).to(dev)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            out = net(x, rate_idx)
-        losses = model.rd_loss(x, {**out, "x_hat": out["x_hat"].float()}, rate_idx)
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        if cfg["clip_grad"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"])
-        opt.step()
-        state["step"] += 1
-        state["train_seconds"] += time.time() - t0
-        last = {k: float(v.detach()) for k, v in losses.items()}
-        if not math.isfinite(last["loss"]):
-            raise FloatingPointError(f"loss became {last['loss']} at step {state['step']}")
+        last = run.step(net, data, gen, amp=run.dev.type == "cuda")
         bar.update(1)
         bar.set_postfix(loss=f"{last['loss']:.3f}", bpp=f"{last['bpp']:.3f}", psnr=f"{last['psnr']:.2f}", refresh=False)
-        if rank == 0:
-            if eval_images and cfg["eval_every"] and state["step"] % cfg["eval_every"] == 0:
-                rows = evaluate_kodak(model, eval_images, dev)
-                state["history"].append({"step": state["step"], "train_seconds": round(state["train_seconds"], 1),
-                                         "train": last, "kodak": rows})
-                bar.write(f"step {state['step']}: " + "  ".join(f"{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
+        if run.rank == 0:
+            if eval_images and cfg["eval_every"] and run.state["step"] % cfg["eval_every"] == 0:
+                run.evaluate(eval_images, last, bar)
             if time.time() - t_ckpt > 60 * cfg["ckpt_minutes"]:
-                checkpoint()
+                run.checkpoint()
                 t_ckpt = time.time()
     bar.close()
-    ck = checkpoint() if rank == 0 else None
-    if distributed:
+    ck = run.checkpoint() if run.rank == 0 else None
+    if run.distributed:
         dist.barrier()
         dist.destroy_process_group()
     return ck
@@ -233,43 +250,13 @@ def warm_start(model, checkpoint) -> None:
     path = Path(checkpoint)
     if not path.is_absolute() and not path.exists():
         path = Path(__file__).resolve().parents[1] / path
-    if not hasattr(model, "warm_start"):
+    if not callable(getattr(model, "warm_start", None)):
         raise ValueError(f"{type(model).__name__} cannot be warm-started (no warm_start method)")
     ck = torch.load(path, map_location="cpu", weights_only=True)
     source = build_model(ck["config"]["model"])
     source.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
     dev = next(model.parameters()).device
     model.warm_start(source.to(dev))
-
-
-def extend_rate_points(weights: dict, old_lambdas, new_lambdas) -> dict:
-    """Carry per-rate-point parameters (the ``log_*gain`` tables, one row per lambda) over to a new
-    lambda list: rows of lambdas kept are copied, new rows are interpolated (or extrapolated) linearly
-    in log-lambda from the two nearest old rows. Lets a variable-rate model grow a rate point.
-
-    >>> import torch
-    >>> w = extend_rate_points({"log_gain": torch.tensor([[0.0], [1.0]])}, [0.01, 0.1], [0.001, 0.01, 0.1])
-    >>> [round(v, 3) for v in w["log_gain"][:, 0].tolist()]
-    [-1.0, 0.0, 1.0]
-    """
-    old = [math.log(v) for v in old_lambdas]
-    if len(old) < 2:
-        raise ValueError("need at least two old rate points to place new ones")
-    out = dict(weights)
-    for name, t in weights.items():
-        if "gain" not in name.split(".")[-1] or t.dim() < 1 or t.shape[0] != len(old):
-            continue
-        rows = []
-        for lam in new_lambdas:
-            if lam in old_lambdas:
-                rows.append(t[old_lambdas.index(lam)])
-                continue
-            v = math.log(lam)
-            i, j = sorted(range(len(old)), key=lambda k: abs(old[k] - v))[:2]
-            w = (v - old[i]) / (old[j] - old[i])
-            rows.append(t[i] + w * (t[j] - t[i]))
-        out[name] = torch.stack(rows)
-    return out
 
 
 def save_slim(checkpoint, path) -> Path:

@@ -3,7 +3,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurcomp import BitstreamError
-from neurcomp.container import METHODS, Stream, pack, unpack, write_atomic
+from neurcomp.container import METHODS, Stream, pack, unpack
+from neurcomp.fileio import atomic_write
 
 streams = st.builds(
     Stream,
@@ -51,6 +52,6 @@ def test_header_is_small():
 
 
 def test_write_atomic(tmp_path):
-    p = write_atomic(tmp_path / "a.bin", b"hello")
+    p = atomic_write(tmp_path / "a.bin", b"hello")
     assert p.read_bytes() == b"hello"
     assert [q.name for q in tmp_path.iterdir()] == ["a.bin"]

@@ -10,6 +10,7 @@ from PIL import Image
 
 from neurcomp import data
 from neurcomp.data import DataError
+from neurcomp.fileio import sha256_file
 
 SHARED = Path(os.environ.get("NEURCOMP_DATA", "/work/shared/data"))
 HAVE_KODAK = all((SHARED / "kodak" / n).is_file() for n in data.KODAK_SHA256)
@@ -174,7 +175,7 @@ def test_kodak_download_writes_verified_files(monkeypatch, tmp_path):
     paths = data.kodak_paths(tmp_path)
     assert [p.name for p in paths][-2:] == ["kodim23.png", "kodim24.png"]
     assert calls == [data.KODAK_URL.format(name=n) for n in ("kodim23.png", "kodim24.png")]
-    assert data._sha256(paths[-1]) == data.KODAK_SHA256["kodim24.png"]
+    assert sha256_file(paths[-1]) == data.KODAK_SHA256["kodim24.png"]
 
 
 @pytest.mark.skipif(not HAVE_KODAK, reason="Kodak images not in NEURCOMP_DATA")

@@ -66,14 +66,14 @@ def test_sga_lowers_true_loss_and_stream_matches(small_model):
     res = optimize_latents(small_model, x, 1, method="sga", steps=150)
     assert res.final["loss"][0] < res.true_loss[0][0]
     out = small_model.compress_latents(torch.zeros_like(res.y_symbols), res.z_int, 1, y_symbols=res.y_symbols)
-    x_hat = small_model.decompress(out["sections"], out["latent_shape"], 1)
+    x_hat = small_model.decompress(out.sections, out.latent_shape, 1)
     # the loss recomputed by the decoder from the stream equals the optimizer's true loss
-    bpp = sum(out["bits"].values()) / (64 * 64)
+    bpp = sum(out.bits.values()) / (64 * 64)
     mse = float(((x_hat - x) ** 2).mean())
     recomputed = bpp + 0.05 * 255 ** 2 * mse
     assert abs(recomputed - res.final["loss"][0]) < 0.01 * res.final["loss"][0]
     # and the code length matches the information content
-    assert abs(8 * sum(map(len, out["sections"])) - sum(out["bits"].values())) < 64 + 0.01 * sum(out["bits"].values())
+    assert abs(8 * sum(map(len, out.sections)) - sum(out.bits.values())) < 64 + 0.01 * sum(out.bits.values())
 
 
 def test_codec_schedule_is_the_papers_at_2000_steps():

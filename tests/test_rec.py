@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from neurcomp.entropy import CodingError
 from neurcomp.rec import METHODS, rec_decode, rec_encode, stream_method
-from neurcomp.rec.index_codes import (BitReader, BitWriter, RangeReader, RangeWriter, elias_delta_decode,
-                                      elias_delta_encode, elias_delta_length)
+from neurcomp.entropy.bits import BitReader, BitWriter, elias_delta_decode, elias_delta_encode, elias_delta_length
+from neurcomp.entropy.integer_codes import RangeReader, RangeWriter
 from neurcomp.rec.randomness import (base_key, group_keys, normals, normals_from_bits, random_bits,
                                      splitmix64_stream, uniform53)
 from neurcomp.rec.samplers import (adaptive_groups, harsha_bound_bits, harsha_encode, kl_bits, size_classes)

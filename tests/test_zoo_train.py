@@ -37,7 +37,8 @@ def test_hash_mismatch_is_a_clear_error(tiny_zoo, tmp_path):
 
 
 def test_shipped_cards_match_files():
-    from neurcomp.zoo import WEIGHTS_DIR, sha256_file
+    from neurcomp.fileio import sha256_file
+    from neurcomp.zoo import WEIGHTS_DIR
     for card_path in WEIGHTS_DIR.glob("*.json"):
         card = json.loads(card_path.read_text())
         f = WEIGHTS_DIR / card["file"]

@@ -1,7 +1,10 @@
-"""Entropy models (what the probabilities are) and the range coder (how they become bytes)."""
-from .coder import CodingError, PmfTables, decode_symbols, encode_symbols, quantize_pmf
+"""Entropy models (what the probabilities are), the range coder (how they become bytes) and the
+bit-level primitives under both (:mod:`~neurcomp.entropy.bits`, :mod:`~neurcomp.entropy.integer_codes`).
+This layer knows no networks beyond the entropy models themselves."""
+from .coder import PmfTables, TableStore, decode_symbols, encode_symbols, quantize_pmf
+from .errors import CodingError
 from .factorized import FactorizedDensity
 from .gaussian import GaussianConditional
 
-__all__ = ["CodingError", "PmfTables", "decode_symbols", "encode_symbols", "quantize_pmf",
+__all__ = ["CodingError", "PmfTables", "TableStore", "decode_symbols", "encode_symbols", "quantize_pmf",
            "FactorizedDensity", "GaussianConditional"]

@@ -8,7 +8,7 @@ the table to use. The tables are integers (counts summing to
 so encoder and decoder feed bit-identical numbers to the coder on every
 platform. The coder is constriction's range coder (a queue: decode order =
 encode order). Escaped values are coded in the same stream with an
-Elias-gamma style code over uniform models.
+Elias-gamma code over uniform models (:func:`~neurcomp.entropy.bits.encode_uniform_gamma`).
 
 Example:
     >>> import numpy as np
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 
 import constriction
 import numpy as np
+import torch
+import torch.nn as nn
+
+from .bits import decode_uniform_gamma, encode_uniform_gamma, uniform_gamma_bits
+from .errors import CodingError
 
 PRECISION_BITS = 20
-_ESCAPE_CHUNK_BITS = 16
-
-
-class CodingError(ValueError):
-    """The symbols or the stream do not fit the tables."""
 
 
 def quantize_pmf(probs: np.ndarray, tail_mass: float) -> np.ndarray:
@@ -75,24 +75,77 @@ class PmfTables:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def information_bits(self, values: np.ndarray, table_idx: np.ndarray) -> float:
-        """Ideal code length in bits of ``values`` under these tables: ``-log2`` of each symbol's
-        quantized probability; a value outside its table costs the escape bin plus the escape code's
-        uniform bits (direction 1, length 6, then the value's bits), exactly what the coder writes."""
+    def bits_per_symbol(self, values: np.ndarray, table_idx: np.ndarray) -> np.ndarray:
+        """What the coder spends on each value, in bits (float64, flattened): ``-log2`` of its
+        quantized probability; a value outside its table costs the escape bin plus the escape
+        code's uniform bits (1 bit of direction, then :func:`~neurcomp.entropy.bits.encode_uniform_gamma`
+        of the distance ``d >= 1``), exactly what the coder writes.
+
+        Example:
+            >>> t = PmfTables.from_probabilities([np.array([0.5, 0.5])], offsets=[0])
+            >>> t.bits_per_symbol(np.array([0, 1, 5]), np.zeros(3, int)).round(3).tolist()
+            [1.0, 1.0, 29.0]
+        """
         values = np.asarray(values, np.int64).ravel()
         table_idx = np.asarray(table_idx, np.int64).ravel()
         s = values - self.offsets[table_idx]
         n = self.lengths[table_idx]
         esc = (s < 0) | (s >= n)
-        c = self.counts[table_idx, np.where(esc, n, s)].astype(np.float64)
-        bits = float(np.sum(PRECISION_BITS - np.log2(c)))
+        bits = PRECISION_BITS - np.log2(self.counts[table_idx, np.where(esc, n, s)].astype(np.float64))
         if esc.any():
-            v = np.where(s[esc] < 0, -s[esc] - 1, s[esc] - n[esc]) + 1  # >= 1, as in _encode_escape
-            bits += float(np.sum(7 + np.floor(np.log2(v.astype(np.float64)))))
+            d = np.where(s < 0, -s - 1, s - n)[esc] + 1  # the escape code writes d - 1 >= 0 as d
+            bits[esc] += 1 + uniform_gamma_bits(d)  # direction, then Elias-gamma of d
         return bits
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"counts": self.counts, "lengths": self.lengths, "offsets": self.offsets}
+    def information_bits(self, values: np.ndarray, table_idx: np.ndarray) -> float:
+        """Total of :meth:`bits_per_symbol`: the ideal code length in bits of ``values``."""
+        return float(self.bits_per_symbol(values, table_idx).sum())
+
+
+class TableStore(nn.Module):
+    """Integer coding tables kept as buffers (``table_counts``, ``table_lengths``,
+    ``table_offsets``, int32), so they are saved with a model's weights; empty until
+    :meth:`store_tables` fills them; ``load_state_dict`` takes the stored tables' shapes.
+
+    Example:
+        >>> store = TableStore()
+        >>> store.built()
+        False
+        >>> store.store_tables(PmfTables.from_probabilities([np.array([0.25, 0.75])], offsets=[0], tail_masses=[0.0]))
+        >>> store.built(), store.tables().lengths.tolist()
+        (True, [2])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table_counts", torch.zeros(0, dtype=torch.int32))
+        self.register_buffer("table_lengths", torch.zeros(0, dtype=torch.int32))
+        self.register_buffer("table_offsets", torch.zeros(0, dtype=torch.int32))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the tables' shapes depend on the data: take the stored ones' shapes before loading them
+        for name in ("table_counts", "table_lengths", "table_offsets"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.table_counts.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def built(self) -> bool:
+        """Whether tables have been stored."""
+        return bool(self.table_lengths.numel())
+
+    def store_tables(self, tables: PmfTables) -> None:
+        device = self.table_counts.device
+        self.table_counts = torch.from_numpy(tables.counts.astype(np.int32)).to(device)
+        self.table_lengths = torch.from_numpy(tables.lengths.astype(np.int32)).to(device)
+        self.table_offsets = torch.from_numpy(tables.offsets.astype(np.int32)).to(device)
+
+    def tables(self) -> PmfTables:
+        """The stored tables (int64 numpy arrays); RuntimeError if none were built."""
+        if not self.built():
+            raise RuntimeError("coding tables are not built: call update() after training")
+        return PmfTables(self.table_counts.cpu().numpy().astype(np.int64),
+                         self.table_lengths.cpu().numpy().astype(np.int64),
+                         self.table_offsets.cpu().numpy().astype(np.int64))
 
 
 def _models(tables: PmfTables, used: np.ndarray) -> dict[int, object]:
@@ -106,28 +159,12 @@ def _models(tables: PmfTables, used: np.ndarray) -> dict[int, object]:
 
 def _encode_escape(encoder, value: int, below: bool) -> None:
     encoder.encode(np.array([int(below)], np.int32), constriction.stream.model.Uniform(2))
-    v = int(value) + 1  # >= 1
-    nbits = v.bit_length() - 1
-    encoder.encode(np.array([nbits], np.int32), constriction.stream.model.Uniform(64))
-    rest = v - (1 << nbits)
-    while nbits > 0:
-        k = min(nbits, _ESCAPE_CHUNK_BITS)
-        nbits -= k
-        chunk = (rest >> nbits) & ((1 << k) - 1)
-        encoder.encode(np.array([chunk], np.int32), constriction.stream.model.Uniform(1 << k))
+    encode_uniform_gamma(encoder, int(value) + 1)
 
 
 def _decode_escape(decoder) -> tuple[int, bool]:
     below = bool(decoder.decode(constriction.stream.model.Uniform(2), 1)[0])
-    nbits = int(decoder.decode(constriction.stream.model.Uniform(64), 1)[0])
-    if nbits > 62:
-        raise CodingError("corrupt escape code")
-    rest, left = 0, nbits
-    while left > 0:
-        k = min(left, _ESCAPE_CHUNK_BITS)
-        left -= k
-        rest = (rest << k) | int(decoder.decode(constriction.stream.model.Uniform(1 << k), 1)[0])
-    return (1 << nbits) + rest - 1, below
+    return decode_uniform_gamma(decoder) - 1, below
 
 
 def _plan(table_idx: np.ndarray, tables: PmfTables) -> tuple[np.ndarray, np.ndarray]:

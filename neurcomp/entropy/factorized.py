@@ -28,10 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .coder import PmfTables, decode_symbols, encode_symbols
+from .coder import PmfTables, TableStore, decode_symbols, encode_symbols
 
 
-class FactorizedDensity(nn.Module):
+class FactorizedDensity(TableStore):
     def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0,
                  tail_mass: float = 1e-6, likelihood_bound: float = 1e-9):
         super().__init__()
@@ -49,9 +49,6 @@ class FactorizedDensity(nn.Module):
             self.biases.append(nn.Parameter(torch.rand(channels, dims[k + 1], 1) - 0.5))
             if k < len(filters):
                 self.factors.append(nn.Parameter(torch.zeros(channels, dims[k + 1], 1)))
-        self.register_buffer("table_counts", torch.zeros(0, dtype=torch.int32))
-        self.register_buffer("table_lengths", torch.zeros(0, dtype=torch.int32))
-        self.register_buffer("table_offsets", torch.zeros(0, dtype=torch.int32))
 
     def logits_cdf(self, x: torch.Tensor) -> torch.Tensor:
         """Logit of the cumulative, ``x`` of shape [C, 1, n] -> [C, 1, n]."""
@@ -72,6 +69,10 @@ class FactorizedDensity(nn.Module):
         p = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
         p = p.reshape(c, b, h, w).permute(1, 0, 2, 3)
         return p.clamp_min(self.likelihood_bound)
+
+    def bits(self, z: torch.Tensor) -> torch.Tensor:
+        """``-log2`` of :meth:`likelihood`: bits per element (differentiable; the training rate)."""
+        return -torch.log2(self.likelihood(z))
 
     @torch.no_grad()
     def _solve_cdf(self, target: float) -> np.ndarray:
@@ -98,10 +99,7 @@ class FactorizedDensity(nn.Module):
             lo = torch.sigmoid(self._logits_channel(c, k - 0.5))
             hi = torch.sigmoid(self._logits_channel(c, k + 0.5))
             probs.append((hi - lo).reshape(-1).numpy())
-        tables = PmfTables.from_probabilities(probs, offsets=lower)
-        self.table_counts = torch.from_numpy(tables.counts.astype(np.int32))
-        self.table_lengths = torch.from_numpy(tables.lengths.astype(np.int32))
-        self.table_offsets = torch.from_numpy(tables.offsets.astype(np.int32))
+        self.store_tables(PmfTables.from_probabilities(probs, offsets=lower))
 
     def _logits_channel(self, c: int, x: torch.Tensor) -> torch.Tensor:
         for k in range(len(self.matrices)):
@@ -109,12 +107,6 @@ class FactorizedDensity(nn.Module):
             if k < len(self.factors):
                 x = x + torch.tanh(self.factors[k][c : c + 1].double()) * torch.tanh(x)
         return x
-
-    def tables(self) -> PmfTables:
-        if self.table_counts.numel() == 0:
-            raise RuntimeError("coding tables are not built: call update() after training")
-        return PmfTables(self.table_counts.numpy().astype(np.int64), self.table_lengths.numpy().astype(np.int64),
-                         self.table_offsets.numpy().astype(np.int64))
 
     def _channel_index(self, shape) -> np.ndarray:
         b, c, h, w = shape

@@ -52,6 +52,17 @@ class GaussianConditional(nn.Module):
         lower = _std_normal_cdf((-0.5 - v) / scale)
         return (upper - lower).clamp_min(self.likelihood_bound)
 
+    def bits(self, y: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``-log2`` of :meth:`likelihood`: bits per element (differentiable; the training rate)."""
+        return -torch.log2(self.likelihood(y, mean, scale))
+
+    def coded_bits(self, symbols: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """What the range coder spends on each integer symbol (``round(y - mean)``) under the table
+        chosen by ``scale``, in bits, shaped like ``symbols`` (float64; escapes counted exactly)."""
+        bits = self.tables().bits_per_symbol(np.rint(symbols.detach().cpu().double().numpy()).astype(np.int64),
+                                             self.scale_index(scale).cpu().numpy())
+        return torch.from_numpy(bits.reshape(tuple(symbols.shape)))
+
     def scale_index(self, scale: torch.Tensor) -> torch.Tensor:
         """Nearest table entry in log space (int64)."""
         s = scale.double().clamp(SCALE_MIN, SCALE_MAX)
@@ -85,5 +96,6 @@ class GaussianConditional(nn.Module):
         return torch.from_numpy(vals.reshape(tuple(scale.shape)))
 
     def information_bits(self, symbols: torch.Tensor, scale: torch.Tensor) -> float:
+        """Total bits the coder spends on ``symbols`` (the sum of :meth:`coded_bits`)."""
         return self.tables().information_bits(symbols.detach().cpu().numpy().astype(np.int64).ravel(),
                                               self.scale_index(scale).cpu().numpy().ravel())

@@ -1,8 +1,10 @@
 """Inference at compression time: amortized, iterative (SGA and its ablations).
 
 ``ENCODERS[method](model, x_padded, rate_idx, steps=..., seed=...)`` returns what
-``model.compress`` returns, so :mod:`neurcomp.codec` can write any method's latents
-into the same stream, which the unchanged decoder reads.
+``model.compress`` returns (a hyperprior model's ``compress(x, rate_idx, method=...)`` calls it),
+so any method's latents go into the same stream, which the unchanged decoder reads.
+This package knows no model classes: it works on any model with the hyperprior's interface
+(``gains``, ``hgains``, ``entropy_parameters``, ``compress_latents``, ...).
 """
 from __future__ import annotations
 
@@ -22,14 +24,13 @@ def schedule_for(steps: int) -> dict:
 
 def _iterative_encoder(method: str):
     def encode(model, x, rate_idx, steps=None, seed=0):
-        if not hasattr(model, "compress_latents"):
-            raise ValueError(f"method {method!r} needs a hyperprior model")
-        n = steps or DEFAULT_STEPS
+        n = DEFAULT_STEPS if steps is None else int(steps)
+        if n < 1:
+            raise ValueError(f"steps must be a positive number of iterations, got {n}")
         with torch.enable_grad():
             res = optimize_latents(model, x, rate_idx, method=method, steps=n, seed=seed, **schedule_for(n))
-        y_dummy = torch.zeros_like(res.y_symbols)
-        out = model.compress_latents(y_dummy, res.z_int, rate_idx, y_symbols=res.y_symbols)
-        out["info"] = {"steps": steps or DEFAULT_STEPS, "true_loss": res.final["loss"][0], "opt_s": res.seconds}
+        out = model.compress_latents(torch.zeros_like(res.y_symbols), res.z_int, rate_idx, y_symbols=res.y_symbols)
+        out.info = {"steps": n, "true_loss": res.final["loss"][0], "opt_s": res.seconds}
         return out
 
     return encode

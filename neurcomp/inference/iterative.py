@@ -20,9 +20,13 @@ method             relaxed loss                                                 
 ``y_hat = mu + round(y - mu)``.
 
 Example:
-    >>> res = optimize_latents(model, x, rate_idx=2, method="sga", steps=500)   # doctest: +SKIP
-    >>> res.true_loss[-1] < res.true_loss[0]                                      # doctest: +SKIP
-    True
+    >>> import torch
+    >>> from neurcomp.zoo import load_pretrained
+    >>> model, rate_idx, _ = load_pretrained("mshp@0.0067")
+    >>> x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    >>> res = optimize_latents(model, x, rate_idx, method="sga", steps=40, record_every=20)
+    >>> res.steps, res.final["loss"][0] < res.true_loss[0][0]     # lower than the amortized start
+    ([0, 20], True)
 """
 from __future__ import annotations
 
@@ -36,6 +40,27 @@ from .rounding import annealed_temperature, expected_round, sga_round, ste_round
 METHODS = ("sga", "map", "ste", "uniform_noise", "det_annealing")
 LEARNING_RATES = {"sga": 0.005, "map": 0.005, "ste": 1e-4, "uniform_noise": 0.005, "det_annealing": 0.005}
 EARLY_STOPPING = {"map", "ste"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How :func:`optimize_latents` runs: the method, its step budget and learning rate, the SGA
+    annealing schedule ``tau(t) = tau0 * exp(-c * max(0, t - t0))`` and what to record."""
+
+    method: str = "sga"
+    steps: int = 2000
+    lr: float | None = None  # None: the method's default (LEARNING_RATES)
+    seed: int = 0
+    tau0: float = 0.5
+    c: float = 0.001
+    t0: int = 700
+    record_every: int = 10
+    trace_mu_y: bool = False
+    progress: bool = False
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr or LEARNING_RATES[self.method]
 
 
 @dataclass
@@ -53,11 +78,11 @@ class InferenceResult:
 
 def _terms(model, x, y_tilde_fn, z_tilde, inv_gain, inv_hgain):
     """Bits per image, MSE per image, given z_tilde and a function mean -> y_tilde."""
-    mean, scale = model._params(z_tilde, inv_hgain)
+    mean, scale = model.entropy_parameters(z_tilde, inv_hgain)
     y_tilde = y_tilde_fn(mean)
     b = x.shape[0]
-    bits = (-torch.log2(model.entropy_y.likelihood(y_tilde, mean, scale))).reshape(b, -1).sum(1)
-    bits = bits + (-torch.log2(model.entropy_z.likelihood(z_tilde))).reshape(b, -1).sum(1)
+    bits = model.entropy_y.bits(y_tilde, mean, scale).reshape(b, -1).sum(1)
+    bits = bits + model.entropy_z.bits(z_tilde).reshape(b, -1).sum(1)
     x_hat = model.g_s(y_tilde * inv_gain)
     mse = ((x_hat - x) ** 2).reshape(b, -1).mean(1)
     return bits, mse
@@ -80,7 +105,7 @@ def amortized_latents(model, x, rate_idx):
     gain, _, idx = model.gains(rate_idx, b, x.device)
     hgain, _ = model.hgains(idx)
     y = model.g_a(x) * gain
-    z = model.h_a(model._hyper_input(y)) * hgain
+    z = model.h_a(model.hyper_input(y)) * hgain
     return y, z
 
 
@@ -93,22 +118,40 @@ def optimize_latents(model, x: torch.Tensor, rate_idx=0, method: str = "sga", st
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    settings = Settings(method, steps, lr, seed, tau0, c, t0, record_every, trace_mu_y, progress)
     t_start = time.perf_counter()
     model.eval()
     was_trainable = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        return _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_every, trace_mu_y, init,
-                         progress, t_start)
+        res = _optimize(model, x, rate_idx, init, settings)
     finally:
         for p, flag in zip(model.parameters(), was_trainable):
             p.requires_grad_(flag)
+    res.seconds = time.perf_counter() - t_start
+    return res
 
 
-def _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_every, trace_mu_y, init, progress,
-              t_start) -> InferenceResult:
-    gen = torch.Generator(device=x.device).manual_seed(seed)
+def _relaxation(method: str, mu_y, mu_z, tau: float, gen):
+    """``(z_tilde, y_tilde_fn)`` of one relaxed loss sample: ``y_tilde_fn(mean)`` maps the predicted mean
+    to the relaxed ``y`` (the methods round ``y`` relative to it)."""
+    if method == "sga":
+        return sga_round(mu_z, tau, gen), lambda mean: mean + sga_round(mu_y - mean, tau, gen)
+    if method == "det_annealing":
+        return expected_round(mu_z, tau), lambda mean: mean + expected_round(mu_y - mean, tau)
+    if method == "ste":
+        return ste_round(mu_z), lambda mean: mean + ste_round(mu_y - mean)
+    if method == "uniform_noise":
+        z_t = mu_z + torch.rand(mu_z.shape, generator=gen, device=mu_z.device) - 0.5
+        noise = torch.rand(mu_y.shape, generator=gen, device=mu_y.device) - 0.5
+        return z_t, lambda mean: mu_y + noise
+    return mu_z, lambda mean: mu_y  # map
+
+
+def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
+    method, steps, record_every = cfg.method, cfg.steps, cfg.record_every
+    gen = torch.Generator(device=x.device).manual_seed(cfg.seed)
     b, _, h, w = x.shape
     _, inv_gain, idx = model.gains(rate_idx, b, x.device)
     _, inv_hgain = model.hgains(idx)
@@ -117,35 +160,20 @@ def _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_e
         y0, z0 = amortized_latents(model, x, rate_idx) if init is None else init
     mu_y = y0.detach().clone().requires_grad_(True)
     mu_z = z0.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([mu_y, mu_z], lr=lr or LEARNING_RATES[method])
+    opt = torch.optim.Adam([mu_y, mu_z], lr=cfg.learning_rate)
     res = InferenceResult(y_symbols=None, z_int=None)
     best_loss = torch.full((b,), float("inf"), device=x.device)
     best_y, best_z = mu_y.detach().clone(), mu_z.detach().clone()
 
     def relaxed(step):
-        tau = annealed_temperature(step, tau0, c, t0)
-        if method == "sga":
-            z_t = sga_round(mu_z, tau, gen)
-            fy = lambda mean: mean + sga_round(mu_y - mean, tau, gen)
-        elif method == "det_annealing":
-            z_t = expected_round(mu_z, tau)
-            fy = lambda mean: mean + expected_round(mu_y - mean, tau)
-        elif method == "ste":
-            z_t = ste_round(mu_z)
-            fy = lambda mean: mean + ste_round(mu_y - mean)
-        elif method == "uniform_noise":
-            z_t = mu_z + torch.rand(mu_z.shape, generator=gen, device=x.device) - 0.5
-            noise = torch.rand(mu_y.shape, generator=gen, device=x.device) - 0.5
-            fy = lambda mean: mu_y + noise
-        else:  # map
-            z_t = mu_z
-            fy = lambda mean: mu_y
+        tau = annealed_temperature(step, cfg.tau0, cfg.c, cfg.t0)
+        z_t, fy = _relaxation(method, mu_y, mu_z, tau, gen)
         bits, mse = _terms(model, x, fy, z_t, inv_gain, inv_hgain)
         return bits / (h * w) + lam * 255 ** 2 * mse, tau
 
     from tqdm.auto import tqdm
 
-    for step in tqdm(range(steps + 1), disable=not progress, desc=method):
+    for step in tqdm(range(steps + 1), disable=not cfg.progress, desc=method):
         record = step % record_every == 0 or step == steps
         if record or method in EARLY_STOPPING:
             with torch.no_grad():
@@ -155,7 +183,7 @@ def _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_e
             best_y[better], best_z[better] = mu_y.detach()[better], mu_z.detach()[better]
         if step == steps:
             break
-        if record and trace_mu_y:
+        if record and cfg.trace_mu_y:
             res.mu_y_trace.append(mu_y.detach().clone())  # the iterate whose true loss is recorded
         loss, tau = relaxed(step)
         opt.zero_grad(set_to_none=True)
@@ -173,9 +201,8 @@ def _optimize(model, x, rate_idx, method, steps, lr, seed, tau0, c, t0, record_e
             mu_y_final, mu_z_final = mu_y.detach(), mu_z.detach()
         final = true_loss(model, x, mu_y_final, mu_z_final, rate_idx)
         z_int = torch.round(mu_z_final)
-        mean, _ = model._params(z_int, inv_hgain)
+        mean, _ = model.entropy_parameters(z_int, inv_hgain)
         res.y_symbols = torch.round(mu_y_final - mean)
         res.z_int = z_int
     res.final = {k: v.tolist() for k, v in final.items()}
-    res.seconds = time.perf_counter() - t_start
     return res

@@ -1,14 +1,25 @@
-"""Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict."""
+"""Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict.
+
+Every class implements :class:`~neurcomp.models.base.CompressionModel` (the contract); adding a
+model is one new file in this folder plus one entry in ``MODEL_CLASSES``.
+"""
+from .base import Compressed, CompressionModel
 from .dvae import DiscretizedVAE, HierarchicalDVAE
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
 from .pln import PLN
 from .vq import VQAutoencoder
 
-MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder, DiscretizedVAE, HierarchicalDVAE, PLN)}
+MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder,
+                                           DiscretizedVAE, HierarchicalDVAE, PLN)}
 
 
-def build_model(config: dict):
-    """Instantiate a model from ``{"kind": ..., **kwargs}`` (the ``config`` property of a model)."""
+def build_model(config: dict) -> CompressionModel:
+    """Instantiate a model from ``{"kind": ..., **kwargs}`` (the ``config`` property of a model).
+
+    Example:
+        >>> build_model({"kind": "factorized", "N": 8, "M": 8, "lambdas": [0.01]}).config["M"]
+        8
+    """
     config = dict(config)
     kind = config.pop("kind")
     if kind not in MODEL_CLASSES:
@@ -16,5 +27,6 @@ def build_model(config: dict):
     return MODEL_CLASSES[kind](**config)
 
 
-__all__ = ["FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior", "TransformCoder", "VQAutoencoder",
-           "DiscretizedVAE", "HierarchicalDVAE", "PLN", "MODEL_CLASSES", "build_model"]
+__all__ = ["CompressionModel", "Compressed", "FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior",
+           "TransformCoder", "VQAutoencoder", "DiscretizedVAE", "HierarchicalDVAE", "PLN", "MODEL_CLASSES",
+           "build_model"]

@@ -37,10 +37,10 @@ is :math:`\mu + \mathbb Z` (its prior mean shifted by integers; for the flat mod
 offset the decoder absorbs). The pmf of :math:`k` is
 :math:`\Phi((k + \tfrac12)/\sigma) - \Phi((k - \tfrac12)/\sigma)`: a zero-mean table, chosen by
 the nearest :math:`\sigma` in a fixed log-spaced scale table, so encoder and decoder use
-the same integers. In ``eval()`` mode the likelihoods are the probabilities of those integer
-tables (:func:`coded_likelihood`: table scale, 20-bit quantized counts, and the escape code
-for values beyond six standard deviations), so ``-log2`` of them is the coded size up to the
-range coder's few bytes of termination per section. (The continuous pmf differs from the
+the same integers. In ``eval()`` mode the ``rate_bits`` are the costs under those integer
+tables (:meth:`GaussianConditional.coded_bits`: table scale, 20-bit quantized counts, and the
+escape code for values beyond six standard deviations), so the eval-mode ``rate_bits`` are the
+coded size up to the range coder's few bytes of termination per section. (The continuous pmf differs from the
 tables in the far tails: the tables floor every probability at 2^-20 and escape outliers;
 a barely trained prior hits those tails often enough for a few % of rate.)
 
@@ -73,7 +73,7 @@ Example:
     >>> m(torch.rand(1, 3, 32, 32), rate_idx=1)["x_hat"].shape
     torch.Size([1, 3, 32, 32])
     >>> h = HierarchicalDVAE(channels=8, latent_channels=4, levels=3, lambdas=[0.01])
-    >>> sorted(h(torch.rand(2, 3, 64, 64))["likelihoods"])
+    >>> sorted(h(torch.rand(2, 3, 64, 64))["rate_bits"])
     ['z0', 'z1', 'z2']
     >>> s = h.unconditional_sample(2, (64, 64), seed=0, discrete=True)
     >>> s["x"].shape, bool(torch.equal(s["symbols"][0], s["symbols"][0].round()))
@@ -81,17 +81,16 @@ Example:
 """
 from __future__ import annotations
 
-import copy
 import math
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..entropy import CodingError, GaussianConditional
-from ..entropy.coder import PRECISION_BITS
-from .hyperprior import TransformCoder, _rate_index
+from .base import Compressed, CompressionModel
+from .hyperprior import TransformCoder
+from .rate import rate_index
 
 #: decoded symbols larger than this in magnitude mean a corrupted stream (no sane latent gets near it)
 MAX_SYMBOL = 1 << 24
@@ -134,33 +133,6 @@ def coding_scale(gc: GaussianConditional, scale: torch.Tensor) -> torch.Tensor:
     return table[gc.scale_index(scale).to(scale.device)].to(scale.dtype)
 
 
-def coded_bits_per_symbol(gc: GaussianConditional, symbols: torch.Tensor, scale: torch.Tensor) -> np.ndarray:
-    """What the range coder spends, in bits, on each integer symbol (``round(z - mean)``) under the
-    table chosen by ``scale``: ``-log2`` of the quantized table probability, and for a value outside
-    the table the escape bin plus the escape payload (1 + 6 + ``floor(log2(d + 1))`` bits of uniform
-    models, see :mod:`neurcomp.entropy.coder`). float64 numpy array, flattened."""
-    t = gc.tables()
-    idx = gc.scale_index(scale).cpu().numpy().ravel()
-    k = np.rint(symbols.detach().cpu().double().numpy().ravel()).astype(np.int64)
-    s = k - t.offsets[idx]
-    n = t.lengths[idx]
-    esc = (s < 0) | (s >= n)
-    bits = PRECISION_BITS - np.log2(t.counts[idx, np.where(esc, n, s)].astype(np.float64))
-    if esc.any():
-        d = np.where(s < 0, -s - 1, s - n)[esc] + 1  # the escape code writes d - 1 >= 0 as d
-        nbits = np.frexp(d.astype(np.float64))[1] - 1  # floor(log2(d)), exact for integers
-        bits[esc] += 7 + nbits
-    return bits
-
-
-def coded_likelihood(gc: GaussianConditional, symbols: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """``2 ** -bits`` of :func:`coded_bits_per_symbol`, shaped like ``symbols`` (float32): the
-    eval-mode likelihoods, so that ``-log2`` of them *is* the coded size (up to the range coder's
-    few bytes of termination per section)."""
-    bits = coded_bits_per_symbol(gc, symbols, scale)
-    return torch.from_numpy(np.exp2(-bits)).reshape(symbols.shape).to(device=symbols.device, dtype=torch.float32)
-
-
 def _check_symbols(sym: torch.Tensor) -> torch.Tensor:
     if sym.numel() and int(sym.abs().max()) > MAX_SYMBOL:
         raise CodingError("decoded latent out of range")
@@ -197,7 +169,7 @@ class DiscretizedVAE(TransformCoder):
 
     def exact_prior(self, rate_idx: int):
         """Prior mean and scale ``[1, M, 1, 1]`` in float64 (the codec's path)."""
-        idx = _rate_index(rate_idx, 1, "cpu")
+        idx = rate_index(rate_idx, 1, "cpu")
         gain = self.log_gain.detach().cpu().double()[idx].exp()[:, :, None, None]
         mean = self.prior_mean.detach().cpu().double().view(1, -1, 1, 1) * gain
         scale = F.softplus(self.prior_raw_scale.detach().cpu().double()).view(1, -1, 1, 1) * gain
@@ -218,27 +190,27 @@ class DiscretizedVAE(TransformCoder):
         mean = mean.expand_as(y)
         y_hat = self.quantize(y.float(), mean.float())
         if self.training:
-            lik = self.entropy_y.likelihood(y_hat, mean.float(), scale.float().expand_as(y))
+            bits = self.entropy_y.bits(y_hat, mean.float(), scale.float().expand_as(y))
         else:  # exactly what the range coder spends on round(y - mean)
-            lik = coded_likelihood(self.entropy_y, y_hat - mean.float(), scale.expand_as(y))
-        return {"x_hat": self.synthesize(y_hat.to(y.dtype), inv_gain), "likelihoods": {"y": lik},
+            bits = self.entropy_y.coded_bits(y_hat - mean.float(), scale.expand_as(y)).float().to(y.device)
+        return {"x_hat": self.synthesize(y_hat.to(y.dtype), inv_gain), "rate_bits": {"y": bits},
                 "y": y, "mean": mean, "scale": scale}
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
+        self.check_method(method)
         gain, inv_gain, _ = self.gains(rate_idx, 1, x.device)
         y = (self.g_a(x) * gain).double().cpu()
         mean, scale = self.exact_prior(rate_idx)
         sym = torch.round(y - mean)
         scale = scale.expand_as(sym)
-        return {"sections": [self.entropy_y.compress(sym, scale)], "latent_shape": list(sym.shape[2:]),
-                "x_hat": self.reconstruct(sym + mean, inv_gain.cpu()),
-                "bits": {"y": float(coded_bits_per_symbol(self.entropy_y, sym, scale).sum())}}
+        return Compressed([self.entropy_y.compress(sym, scale)], tuple(sym.shape[2:]),
+                          self.reconstruct(sym + mean, inv_gain.cpu()),
+                          {"y": self.entropy_y.information_bits(sym, scale)})
 
     @torch.no_grad()
-    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
-        if len(sections) != 1:
-            raise CodingError(f"a dvae stream has 1 section, got {len(sections)}")
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self.check_stream(sections, extra)
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         mean, scale = self.exact_prior(rate_idx)
         scale = scale.expand(1, self.M, *[int(v) for v in latent_shape])
@@ -275,7 +247,7 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)
 
 
-class HierarchicalDVAE(nn.Module):
+class HierarchicalDVAE(CompressionModel):
     """Hierarchical discretized VAE: ``levels`` discretized latent levels, top-down, residual blocks.
 
     Level ``i`` (0 = finest) has ``latent_channels`` channels at stride ``8 * 2**i``; the
@@ -332,9 +304,10 @@ class HierarchicalDVAE(nn.Module):
         return {"kind": self.kind, "channels": self.channels, "latent_channels": self.latent_channels,
                 "levels": self.levels, "blocks": self.blocks, "lambdas": self.lambdas}
 
-    lambda_of = TransformCoder.lambda_of
-    rd_loss = TransformCoder.rd_loss
-    update = TransformCoder.update
+    @property
+    def num_sections(self) -> int:
+        """One section per latent level, top level first."""
+        return self.levels
 
     def level_shapes(self, image_hw) -> list[tuple[int, int]]:
         """Latent grid ``(h, w)`` of each level (0 = finest) for a padded image of size ``image_hw``."""
@@ -343,7 +316,7 @@ class HierarchicalDVAE(nn.Module):
 
     def gains(self, rate_idx, batch: int, device, dtype=torch.float32):
         """Per-level gains and inverse gains, each a list of ``[B, K, 1, 1]`` tensors."""
-        idx = _rate_index(rate_idx, batch, device)
+        idx = rate_index(rate_idx, batch, device)
         g = self.log_gain.to(dtype)[idx].exp()
         ig = self.log_inv_gain.to(dtype)[idx].exp()
         return ([g[:, i, :, None, None] for i in range(self.levels)],
@@ -388,56 +361,73 @@ class HierarchicalDVAE(nn.Module):
         B = x.shape[0]
         gains, inv_gains = self.gains(rate_idx, B, x.device)
         feats = self.encode(x)
-        liks, symbols = {}, {}
+        rate_bits, symbols = {}, {}
 
         def step(i, q, mean, scale):
             q, mean, scale = q.float(), mean.float(), scale.float()
             if self.training:
                 z = q + torch.empty_like(q).uniform_(-0.5, 0.5)
-                liks[f"z{i}"] = self.entropy.likelihood(z, mean, scale)
+                rate_bits[f"z{i}"] = self.entropy.bits(z, mean, scale)
             else:
                 k = torch.round(q - mean)
                 z = mean + k
                 symbols[f"z{i}"] = k
-                liks[f"z{i}"] = coded_likelihood(self.entropy, k, scale)
+                rate_bits[f"z{i}"] = self.entropy.coded_bits(k, scale).float().to(k.device)
             return z
 
         x_hat = self.top_down(step, B, feats[-1].shape[2:], gains, inv_gains, feats, dtype=feats[-1].dtype)
-        out = {"x_hat": x_hat, "likelihoods": liks}
+        out = {"x_hat": x_hat, "rate_bits": rate_bits}
         if symbols:
             out["symbols"] = symbols
         return out
 
-    def _float64_copy(self) -> "HierarchicalDVAE":
-        return copy.deepcopy(self).cpu().double()
-
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
+        self.check_method(method)
         feats = [f.double().cpu() for f in self.encode(x)]
-        m64 = self._float64_copy()
+        m64 = self.decoding_copy()
         gains, inv_gains = m64.gains(rate_idx, 1, "cpu", torch.float64)
         sections, bits = [None] * self.levels, {}
 
         def step(i, q, mean, scale):
             k = torch.round(q - mean)
             sections[self.levels - 1 - i] = self.entropy.compress(k, scale)
-            bits[f"z{i}"] = float(coded_bits_per_symbol(self.entropy, k, scale).sum())
+            bits[f"z{i}"] = self.entropy.information_bits(k, scale)
             return mean + k
 
         x_hat = m64.top_down(step, 1, feats[-1].shape[2:], gains, inv_gains, feats, dtype=torch.float64)
-        return {"sections": sections, "latent_shape": list(feats[-1].shape[2:]), "x_hat": x_hat.float(),
-                "bits": bits}
+        return Compressed(sections, tuple(feats[-1].shape[2:]), x_hat.float(), bits)
 
     @torch.no_grad()
-    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
-        if len(sections) != self.levels:
-            raise CodingError(f"an hdvae stream with {self.levels} levels has {self.levels} sections, "
-                              f"got {len(sections)}")
-        m64 = self._float64_copy()
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self.check_stream(sections, extra)
+        return self.decompress_progressive(sections, latent_shape, rate_idx, self.levels)
+
+    @torch.no_grad()
+    def decompress_progressive(self, sections: list[bytes], latent_shape, rate_idx: int = 0,
+                               received: int | None = None) -> torch.Tensor:
+        """Progressive decoding: the image from the first ``received`` sections of a stream (top
+        level first); every level not received takes its prior mean given the levels above. With
+        all sections this is exactly :meth:`decompress`. Returns ``[1, 3, H, W]`` (not clamped).
+
+        Example:
+            >>> h = HierarchicalDVAE(channels=8, latent_channels=4, levels=3, lambdas=[0.01])
+            >>> h.update()
+            >>> c = h.compress(torch.rand(1, 3, 64, 64))
+            >>> [tuple(h.decompress_progressive(c.sections, c.latent_shape, 0, n).shape) for n in (1, 3)]
+            [(1, 3, 64, 64), (1, 3, 64, 64)]
+        """
+        received = self.levels if received is None else int(received)
+        if not 0 <= received <= min(len(sections), self.levels):
+            raise ValueError(f"received must be in 0..{min(len(sections), self.levels)}, got {received}")
+        m64 = self.decoding_copy()
         gains, inv_gains = m64.gains(rate_idx, 1, "cpu", torch.float64)
 
         def step(i, q, mean, scale):
-            k = _check_symbols(self.entropy.decompress(sections[self.levels - 1 - i], scale.contiguous()))
+            j = self.levels - 1 - i  # the section of level i: the top level is section 0
+            if j >= received:
+                return mean
+            k = _check_symbols(self.entropy.decompress(sections[j], scale.contiguous()))
             return mean + k.double()
 
         top_hw = tuple(int(v) for v in latent_shape)
@@ -490,5 +480,4 @@ class HierarchicalDVAE(nn.Module):
         return {"x": x.clamp(0, 1), "symbols": symbols, "latents": latents}
 
 
-__all__ = ["DiscretizedVAE", "HierarchicalDVAE", "ResBlock", "discretized_gaussian_pmf", "coding_scale",
-           "coded_bits_per_symbol", "coded_likelihood", "MAX_SYMBOL"]
+__all__ = ["DiscretizedVAE", "HierarchicalDVAE", "ResBlock", "discretized_gaussian_pmf", "coding_scale", "MAX_SYMBOL"]

@@ -10,7 +10,12 @@ rate point is ``R + lambda * 255^2 * MSE`` with R in bits per pixel and MSE on
 thing here and there).
 
 ``forward`` (training) adds uniform noise; in ``eval()`` mode it rounds exactly as
-the codec does, so its likelihoods give the rate the bitstream will have.
+the codec does, so its ``rate_bits`` give the rate the bitstream will have (up to the
+coding tables' 20-bit precision).
+
+Besides ``amortized`` (the inference networks), the hyperprior models encode with the
+iterative methods of :mod:`neurcomp.inference` (``sga``, ``map``, ``ste``,
+``uniform_noise``, ``det_annealing``); the decoder is the same for all of them.
 
 Example:
     >>> import torch
@@ -21,19 +26,16 @@ Example:
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn as nn
 
 from ..entropy import FactorizedDensity, GaussianConditional
+from ..inference import ENCODERS as ITERATIVE_ENCODERS
 from ..layers import GDN, conv, deconv
-
-
-def _rate_index(rate_idx, batch: int, device) -> torch.Tensor:
-    idx = torch.as_tensor(rate_idx, dtype=torch.long, device=device)
-    return idx.expand(batch) if idx.dim() == 0 else idx
+from .base import Compressed, CompressionModel
+from .rate import rate_index, rate_values
 
 
 def analysis(N: int, M: int) -> nn.Sequential:
@@ -45,13 +47,13 @@ def synthesis(N: int, M: int) -> nn.Sequential:
                          deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
 
 
-class TransformCoder(nn.Module):
-    """Shared parts: gains, loss, and the eval/compress plumbing."""
+class TransformCoder(CompressionModel):
+    """Shared parts: analysis / synthesis transforms and the per-lambda gains."""
 
     kind = "abstract"
     stride = 16
 
-    def __init__(self, N: int, M: int, lambdas, hyper_channels: int | None = None):
+    def __init__(self, N: int, M: int, lambdas):
         super().__init__()
         self.N, self.M = N, M
         self.lambdas = [float(v) for v in lambdas]
@@ -67,12 +69,14 @@ class TransformCoder(nn.Module):
         return {"kind": self.kind, "N": self.N, "M": self.M, "lambdas": self.lambdas}
 
     def gains(self, rate_idx, batch: int, device):
-        idx = _rate_index(rate_idx, batch, device)
+        """``(gain, inv_gain, idx)``: ``[B, M, 1, 1]`` scalings of ``y`` before quantization and
+        after it, and the rate indexes ``[B]``."""
+        idx = rate_index(rate_idx, batch, device)
         return (self.log_gain[idx].exp()[:, :, None, None], self.log_inv_gain[idx].exp()[:, :, None, None], idx)
 
     def lambda_of(self, rate_idx, batch: int, device) -> torch.Tensor:
-        idx = _rate_index(rate_idx, batch, device)
-        return torch.tensor(self.lambdas, device=device)[idx]
+        """The lambda of every image of a batch, ``[B]``."""
+        return rate_values(self.lambdas, rate_idx, batch, device)
 
     def quantize(self, v: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
         """Noise in training, rounding (relative to ``offset``) otherwise."""
@@ -82,17 +86,6 @@ class TransformCoder(nn.Module):
             return v + torch.empty_like(v).uniform_(-0.5, 0.5)
         return torch.round(v - offset) + offset
 
-    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx) -> dict:
-        """Per-batch means of bpp (bits/pixel), mse ([0,1] scale), and R + lambda*255^2*D."""
-        b, _, h, w = x.shape
-        bits = sum((-torch.log2(p)).reshape(b, -1).sum(1) for p in out["likelihoods"].values())
-        bpp = bits / (h * w)
-        mse = ((out["x_hat"] - x) ** 2).reshape(b, -1).mean(1)
-        lam = self.lambda_of(rate_idx, b, x.device)
-        loss = bpp + lam * 255.0 ** 2 * mse
-        return {"loss": loss.mean(), "bpp": bpp.mean(), "mse": mse.mean(),
-                "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
-
     def synthesize(self, y_hat: torch.Tensor, inv_gain: torch.Tensor) -> torch.Tensor:
         return self.g_s(y_hat * inv_gain)
 
@@ -100,14 +93,7 @@ class TransformCoder(nn.Module):
         """The codec's synthesis: float64, so that the 8-bit output does not depend on thread
         counts or summation order (float32 convolutions differ in the last bits between a
         1- and a 2-thread process, enough to flip a few pixels)."""
-        g_s64 = copy.deepcopy(self.g_s).double()
-        return g_s64(y_hat.double() * inv_gain.double()).float()
-
-    def update(self) -> None:
-        """Build the integer coding tables; call once after training."""
-        for m in self.modules():
-            if isinstance(m, (FactorizedDensity, GaussianConditional)):
-                m.update()
+        return self.decoding_copy().g_s(y_hat.double().cpu() * inv_gain.double().cpu()).float()
 
 
 class FactorizedPrior(TransformCoder):
@@ -124,17 +110,19 @@ class FactorizedPrior(TransformCoder):
         gain, inv_gain, _ = self.gains(rate_idx, x.shape[0], x.device)
         y = self.g_a(x) * gain
         y_hat = self.quantize(y)
-        return {"x_hat": self.synthesize(y_hat, inv_gain), "likelihoods": {"y": self.entropy_y.likelihood(y_hat)}}
+        return {"x_hat": self.synthesize(y_hat, inv_gain), "rate_bits": {"y": self.entropy_y.bits(y_hat)}}
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
+        self.check_method(method)
         gain, inv_gain, _ = self.gains(rate_idx, 1, x.device)
         y_int = torch.round(self.g_a(x) * gain)
-        return {"sections": [self.entropy_y.compress(y_int)], "latent_shape": list(y_int.shape[2:]),
-                "x_hat": self.reconstruct(y_int, inv_gain), "bits": {"y": self.entropy_y.information_bits(y_int)}}
+        return Compressed([self.entropy_y.compress(y_int)], tuple(y_int.shape[2:]), self.reconstruct(y_int, inv_gain),
+                          {"y": self.entropy_y.information_bits(y_int)})
 
     @torch.no_grad()
-    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self.check_stream(sections, extra)
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         y_int = self.entropy_y.decompress(sections[0], (1, self.M, *latent_shape))
         return self.reconstruct(y_int, inv_gain)
@@ -145,6 +133,8 @@ class _Hyperprior(TransformCoder):
 
     stride = 64
     predicts_mean = True
+    methods = ("amortized", *ITERATIVE_ENCODERS)
+    num_sections = 2
 
     def __init__(self, N: int, M: int, lambdas):
         super().__init__(N, M, lambdas)
@@ -155,9 +145,12 @@ class _Hyperprior(TransformCoder):
         self.entropy_y = GaussianConditional()
 
     def hgains(self, idx: torch.Tensor):
+        """``(hgain, inv_hgain)``: per-lambda ``[B, N, 1, 1]`` scalings of ``z``."""
         return self.log_hgain[idx].exp()[:, :, None, None], self.log_inv_hgain[idx].exp()[:, :, None, None]
 
-    def _params(self, z_hat: torch.Tensor, inv_hgain: torch.Tensor, h_s: nn.Module | None = None):
+    def entropy_parameters(self, z_hat: torch.Tensor, inv_hgain: torch.Tensor, h_s: nn.Module | None = None):
+        """Mean and scale of ``p(y | z_hat)`` from the hyper-synthesis ``h_s`` (zero mean for the
+        scale hyperprior); ``inv_hgain`` from :meth:`hgains`."""
         out = (h_s or self.h_s)(z_hat * inv_hgain)
         if self.predicts_mean:
             mean, scale = out.chunk(2, dim=1)
@@ -165,52 +158,58 @@ class _Hyperprior(TransformCoder):
             mean, scale = torch.zeros_like(out), out
         return mean, scale
 
-    def _hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+    def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        """What the hyper-analysis ``h_a`` sees: ``y`` (mean-scale) or ``|y|`` (scale only)."""
         return y if self.predicts_mean else torch.abs(y)
 
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
         gain, inv_gain, idx = self.gains(rate_idx, x.shape[0], x.device)
         hgain, inv_hgain = self.hgains(idx)
         y = self.g_a(x) * gain
-        z = self.h_a(self._hyper_input(y)) * hgain
+        z = self.h_a(self.hyper_input(y)) * hgain
         z_hat = self.quantize(z)
-        mean, scale = self._params(z_hat, inv_hgain)
+        mean, scale = self.entropy_parameters(z_hat, inv_hgain)
         y_hat = self.quantize(y, mean)
         return {"x_hat": self.synthesize(y_hat, inv_gain),
-                "likelihoods": {"y": self.entropy_y.likelihood(y_hat, mean, scale),
-                                "z": self.entropy_z.likelihood(z_hat)},
+                "rate_bits": {"y": self.entropy_y.bits(y_hat, mean, scale), "z": self.entropy_z.bits(z_hat)},
                 "y": y, "mean": mean, "scale": scale}
 
     def exact_params(self, z_int: torch.Tensor, rate_idx: int):
         """Mean and scale from integer z in float64: the codec's platform-robust path."""
         _, _, idx = self.gains(rate_idx, 1, "cpu")
         _, inv_hgain = self.hgains(idx)
-        h_s64 = copy.deepcopy(self.h_s).double()
-        mean, scale = self._params(z_int.double(), inv_hgain.double(), h_s64)
+        h_s64 = self.decoding_copy().h_s
+        mean, scale = self.entropy_parameters(z_int.double().cpu(), inv_hgain.double().cpu(), h_s64)
         return mean, scale
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
+        """Code ``x [1, 3, H, W]`` (H, W multiples of 64) with ``method`` (default ``amortized``;
+        the iterative methods take ``steps`` and ``seed``)."""
+        method = self.check_method(method)
+        if method != "amortized":
+            return ITERATIVE_ENCODERS[method](self, x, rate_idx, steps=steps, seed=seed)
         gain, inv_gain, idx = self.gains(rate_idx, 1, x.device)
         hgain, _ = self.hgains(idx)
         y = self.g_a(x) * gain
-        z_int = torch.round(self.h_a(self._hyper_input(y)) * hgain)
+        z_int = torch.round(self.h_a(self.hyper_input(y)) * hgain)
         return self.compress_latents(y, z_int, rate_idx)
 
     @torch.no_grad()
     def compress_latents(self, y: torch.Tensor, z_int: torch.Tensor, rate_idx: int = 0,
-                         y_symbols: torch.Tensor | None = None) -> dict:
-        """Code given (continuous) ``y`` and integer ``z``; iterative encoders call this too."""
+                         y_symbols: torch.Tensor | None = None) -> Compressed:
+        """Code given (continuous) ``y`` and integer ``z`` (or the integer symbols ``y_symbols =
+        round(y - mean)`` directly); the iterative encoders call this too."""
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         mean, scale = self.exact_params(z_int, rate_idx)
-        sym = torch.round(y.double() - mean) if y_symbols is None else y_symbols.double()
-        return {"sections": [self.entropy_z.compress(z_int), self.entropy_y.compress(sym, scale)],
-                "latent_shape": list(z_int.shape[2:]), "x_hat": self.reconstruct(sym + mean, inv_gain),
-                "bits": {"z": self.entropy_z.information_bits(z_int),
-                         "y": self.entropy_y.information_bits(sym, scale)}}
+        sym = torch.round(y.double().cpu() - mean) if y_symbols is None else y_symbols.double().cpu()
+        return Compressed([self.entropy_z.compress(z_int), self.entropy_y.compress(sym, scale)],
+                          tuple(z_int.shape[2:]), self.reconstruct(sym + mean, inv_gain),
+                          {"z": self.entropy_z.information_bits(z_int), "y": self.entropy_y.information_bits(sym, scale)})
 
     @torch.no_grad()
-    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self.check_stream(sections, extra)
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         z_int = self.entropy_z.decompress(sections[0], (1, self.N, *latent_shape))
         mean, scale = self.exact_params(z_int, rate_idx)

@@ -28,10 +28,9 @@ offsets on both posteriors' scales (encoder side), and channel gains on ``z2`` a
 (decoder side).
 
 ``forward`` draws a posterior sample in training and in ``eval()`` mode (the codec sends a
-sample, not a mean); it returns ``x_hat``, ``likelihoods = {"z1": 2^-kl1, "z2": 2^-kl2}``
-(float64 per-element KL in bits, so ``-log2`` of them sums to the KL rate the way
-``neurcomp.train.evaluate_kodak`` expects), ``kl1``/``kl2`` (bits, with gradients) and
-the Gaussian parameters ``q1, p1, q2`` as ``(mu, sigma)`` pairs.
+sample, not a mean); it returns ``x_hat``, ``rate_bits = {"z1": kl1, "z2": kl2}`` (the
+per-element KL in bits, with gradients: the ideal REC rate) and the Gaussian parameters
+``q1, p1, q2`` as ``(mu, sigma)`` pairs.
 
 Coding (``compress``/``decompress``; latents walked position-major, see :func:`_pm`):
 ``z2`` is REC-coded under ``p(z2) = N(0, 1)`` (domain 2),
@@ -44,12 +43,11 @@ Example:
     >>> import torch
     >>> m = PLN(N=8, M=8, F=4, betas=[40, 150]).eval()
     >>> out = m(torch.rand(1, 3, 64, 64), rate_idx=1)
-    >>> out["x_hat"].shape, sorted(out["likelihoods"])
+    >>> out["x_hat"].shape, sorted(out["rate_bits"])
     (torch.Size([1, 3, 64, 64]), ['z1', 'z2'])
 """
 from __future__ import annotations
 
-import copy
 import math
 import struct
 
@@ -59,15 +57,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import GDN, conv, deconv
+from .base import Compressed, CompressionModel
+from .rate import extend_rate_points, rate_index
 
 LN2 = math.log(2.0)
 _SIGMA_MIN = 1e-3
 _EXTRA = struct.Struct("<QB")  # seed, REC method id
-
-
-def _rate_index(rate_idx, batch: int, device) -> torch.Tensor:
-    idx = torch.as_tensor(rate_idx, dtype=torch.long, device=device)
-    return idx.expand(batch) if idx.dim() == 0 else idx
 
 
 def gaussian_kl_bits(mu_q, sigma_q, mu_p, sigma_p) -> torch.Tensor:
@@ -84,16 +79,6 @@ def precision_combine(mu_a, sigma_a, mu_b, sigma_b):
     return var * (mu_a * pa + mu_b * pb), var.sqrt()
 
 
-def kl_likelihoods(kl_bits: torch.Tensor) -> torch.Tensor:
-    """"Likelihoods" whose ``-log2`` sums to ``kl_bits.sum()`` (float64; split into equal factors where
-    one element's KL would underflow ``2^-kl``)."""
-    kl = kl_bits.detach().double().clamp_min(0.0)
-    parts = max(1, math.ceil(float(kl.max()) / 1000.0)) if kl.numel() else 1
-    if parts == 1:
-        return torch.exp2(-kl)
-    return torch.exp2(-kl / parts).unsqueeze(-1).expand(*kl.shape, parts)
-
-
 def _pm(t: torch.Tensor) -> np.ndarray:
     """[1, C, H, W] -> float64 [1, H, W, C]: REC walks the latent position by position (all channels of
     a position, then the next), where the greedy grouping's sizes vary less than channel by channel."""
@@ -105,15 +90,26 @@ def _cm(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 3, 1, 2).contiguous()
 
 
+def _psnr_8bit(a: torch.Tensor, x: torch.Tensor, hw) -> float:
+    """PSNR in dB of 8-bit versions of ``a`` and ``x`` over their top-left ``hw = (h, w)``."""
+    h, w = hw
+    d = torch.round(a[..., :h, :w].clamp(0, 1) * 255) - torch.round(x.cpu()[..., :h, :w].clamp(0, 1) * 255)
+    return 10 * math.log10(255 ** 2 / max(float((d ** 2).mean()), 1e-10))
+
+
 def _scale(raw: torch.Tensor) -> torch.Tensor:
     return F.softplus(raw) + _SIGMA_MIN
 
 
-class PLN(nn.Module):
+class PLN(CompressionModel):
     """Two-level probabilistic ladder network trained with the beta-ELBO; coded with REC."""
 
     kind = "pln"
     stride = 64
+    methods = ("rec",)
+    rate_param = "beta"
+    num_sections = 2
+    extra_size = _EXTRA.size
 
     def __init__(self, N: int = 96, M: int = 96, F: int = 64, betas=(40.0, 150.0, 550.0), distortion: str = "mse"):
         super().__init__()
@@ -149,11 +145,6 @@ class PLN(nn.Module):
         return {"kind": self.kind, "N": self.N, "M": self.M, "F": self.F, "betas": self.betas,
                 "distortion": self.distortion}
 
-    @property
-    def lambdas(self) -> list[float]:
-        """The rate points (``neurcomp.train`` iterates ``model.lambdas``); here the betas."""
-        return self.betas
-
     def update(self) -> None:
         """No coding tables: REC codes under the Gaussian priors directly."""
 
@@ -169,8 +160,6 @@ class PLN(nn.Module):
         likelihood head to ``mu_l1 = y`` with ``sigma_l1 = 0.29`` (the std of the unit-width uniform
         noise the coder was trained with) before the per-beta scale offsets. The hyper path and the
         priors start fresh."""
-        from ..train import extend_rate_points
-
         if getattr(coder, "N", None) != self.N or getattr(coder, "M", None) != self.M:
             raise ValueError(f"warm start needs a transform coder with N={self.N}, M={self.M}")
         self.g_a.load_state_dict(coder.g_a.state_dict())
@@ -206,7 +195,7 @@ class PLN(nn.Module):
         return self.g_s(z1 * self._vec(self.z1_gain, idx).exp())
 
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
-        idx = _rate_index(rate_idx, x.shape[0], x.device)
+        idx = rate_index(rate_idx, x.shape[0], x.device)
         (mu_l1, s_l1), (mu_2, s_2) = self.posterior2(x, idx)
         z2 = mu_2 + s_2 * torch.randn_like(mu_2)
         mu_p1, s_p1 = self.prior1(z2, idx)
@@ -215,14 +204,13 @@ class PLN(nn.Module):
         kl2 = gaussian_kl_bits(mu_2, s_2, torch.zeros_like(mu_2), torch.ones_like(s_2))
         kl1 = gaussian_kl_bits(mu_q1, s_q1, mu_p1, s_p1)
         return {"x_hat": self.synthesize(z1, idx),
-                "likelihoods": {"z1": kl_likelihoods(kl1), "z2": kl_likelihoods(kl2)},
-                "kl1": kl1, "kl2": kl2, "q1": (mu_q1, s_q1), "p1": (mu_p1, s_p1), "q2": (mu_2, s_2)}
+                "rate_bits": {"z1": kl1, "z2": kl2}, "q1": (mu_q1, s_q1), "p1": (mu_p1, s_p1), "q2": (mu_2, s_2)}
 
     def rd_loss(self, x: torch.Tensor, out: dict, rate_idx) -> dict:
         """Per-batch means: ``bpp`` (KL bits per pixel), ``mse``, ``psnr`` and ``loss = D / beta + bpp``."""
         b, _, h, w = x.shape
-        idx = _rate_index(rate_idx, b, x.device)
-        bpp = (out["kl1"].reshape(b, -1).sum(1) + out["kl2"].reshape(b, -1).sum(1)) / (h * w)
+        idx = rate_index(rate_idx, b, x.device)
+        bpp = sum(t.reshape(b, -1).sum(1) for t in out["rate_bits"].values()) / (h * w)
         diff = out["x_hat"] - x
         mse = (diff ** 2).reshape(b, -1).mean(1)
         if self.distortion == "mse":
@@ -237,18 +225,10 @@ class PLN(nn.Module):
     # ------------------------------------------------------------------ codec
 
     def _exact(self, rate_idx: int):
-        """float64 copies of the decoder-side networks and gains (cached per weights version)."""
-        key = (rate_idx, tuple(int(p._version) for p in self.parameters()))
-        cache = getattr(self, "_exact_cache", None)
-        if cache is None or cache[0] != key:
-            idx = torch.tensor([rate_idx], device=self.z1_gain.device)
-            h_s64 = copy.deepcopy(self.h_s).cpu().double().eval()
-            g_s64 = copy.deepcopy(self.g_s).cpu().double().eval()
-            g2 = self._vec(self.z2_gain, idx).detach().cpu().double().exp()
-            g1 = self._vec(self.z1_gain, idx).detach().cpu().double().exp()
-            cache = (key, h_s64, g_s64, g2, g1)
-            object.__setattr__(self, "_exact_cache", cache)
-        return cache[1:]
+        """float64 decoder-side networks and gains of a rate point (from :meth:`decoding_copy`)."""
+        m64 = self.decoding_copy()
+        idx = torch.tensor([rate_idx])
+        return m64.h_s, m64.g_s, self._vec(m64.z2_gain, idx).exp(), self._vec(m64.z1_gain, idx).exp()
 
     @torch.no_grad()
     def exact_prior1(self, z2: torch.Tensor, rate_idx: int):
@@ -278,11 +258,11 @@ class PLN(nn.Module):
         return _pm(self.kl_hint(s_p1, q / 16))
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0, seed: int = 0, method: str = "orc-hint", hw=None,
-                 **rec_params) -> dict:
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed: int = 0, hw=None,
+                 rec_method: str = "orc-hint", **rec_params) -> Compressed:
         """REC-code a posterior sample of ``x [1, 3, H, W]`` (H, W multiples of 64).
 
-        ``method`` codes ``z1`` (``z2``, about 1 % of the bits, is coded with ``"orc"`` when it is
+        ``rec_method`` codes ``z1`` (``z2``, about 1 % of the bits, is coded with ``"orc"`` when it is
         ``"orc-hint"``). With ``"orc-hint"`` the groups of ``z1`` follow :meth:`kl_hint`, computed from
         ``p(z1 | z2)`` and the per-channel median of ``log2 sigma_l1`` (sent: one byte per channel,
         in 1/16 steps, in front of the ``z1`` section), so no group sizes are sent.
@@ -290,10 +270,13 @@ class PLN(nn.Module):
         (the image size before padding) restricts the PSNRs in ``info`` to the image;
         ``rec_params`` go to :func:`neurcomp.rec.rec_encode` (e.g. ``budget_bits``, ``threads``).
         ``info``: ``kl_bpp``, ``psnr_exact`` (reconstruction from an exact posterior sample drawn
-        with the same seed), ``psnr_rec`` (from the coded sample), ``rec_bits`` and ``rec_enc_s``.
+        with the same seed), ``psnr_rec`` (from the coded sample), ``rec_bits`` and ``rec_enc_s``;
+        ``details["rec"]``: REC's statistics of each part (``{"z2": ..., "z1": ...}``).
         """
         from ..rec import METHODS, rec_encode
 
+        self.check_method(method)
+        method = rec_method
         if x.shape[0] != 1:
             raise ValueError("compress codes one image at a time")
         if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
@@ -321,39 +304,36 @@ class PLN(nn.Module):
         data1 = prefix + data1
         info1["coded_bits"] = 8 * len(data1)
         x_hat = self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)
-        # reference: an exact posterior sample drawn with the same seed (torch's generator)
-        gen = torch.Generator().manual_seed(seed % (1 << 63))
-        z2e = mu_2.double() + s_2.double() * torch.randn(mu_2.shape, generator=gen, dtype=torch.float64)
-        mp, sp = self.exact_prior1(z2e, rate_idx)
-        mq, sq = precision_combine(mu_l1.double(), s_l1.double(), mp, sp)
-        z1e = mq + sq * torch.randn(mq.shape, generator=gen, dtype=torch.float64)
-        x_exact = self.reconstruct(z1e, rate_idx)
         h, w = x.shape[-2:]
-        kl_bits = info1["kl_bits"] + info2["kl_bits"]
-
-        ch, cw = (h, w) if hw is None else (int(hw[0]), int(hw[1]))
-
-        def psnr(a):
-            d = torch.round(a[..., :ch, :cw].clamp(0, 1) * 255) - torch.round(x.cpu()[..., :ch, :cw].clamp(0, 1) * 255)
-            return 10 * math.log10(255 ** 2 / max(float((d ** 2).mean()), 1e-10))
-
-        info = {"kl_bpp": kl_bits / (ch * cw), "psnr_exact": psnr(x_exact), "psnr_rec": psnr(x_hat),
+        hw = (h, w) if hw is None else (int(hw[0]), int(hw[1]))
+        x_exact = self.exact_sample_reconstruction((mu_l1, s_l1), (mu_2, s_2), seed, rate_idx)
+        info = {"kl_bpp": (info1["kl_bits"] + info2["kl_bits"]) / (hw[0] * hw[1]),
+                "psnr_exact": _psnr_8bit(x_exact, x, hw), "psnr_rec": _psnr_8bit(x_hat, x, hw),
                 "rec_method": method, "rec_seed": seed, "rec_bits": info1["coded_bits"] + info2["coded_bits"],
                 "rec_enc_s": info1["enc_s"] + info2["enc_s"]}
-        return {"sections": [data2, data1], "latent_shape": [h // self.stride, w // self.stride], "x_hat": x_hat,
-                "bits": {"z2": info2["kl_bits"], "z1": info1["kl_bits"]},
-                "extra": _EXTRA.pack(seed, METHODS.index(method)), "info": info,
-                "rec_info": {"z2": info2, "z1": info1}}
+        return Compressed([data2, data1], (h // self.stride, w // self.stride), x_hat,
+                          {"z2": info2["kl_bits"], "z1": info1["kl_bits"]}, _EXTRA.pack(seed, METHODS.index(method)),
+                          info, {"rec": {"z2": info2, "z1": info1}})
+
+    @torch.no_grad()
+    def exact_sample_reconstruction(self, likelihood1, posterior2, seed: int, rate_idx: int) -> torch.Tensor:
+        """The reference REC is measured against: the reconstruction of an *exact* posterior sample
+        (``z2 ~ q(z2 | x)``, then ``z1 ~ q(z1 | x, z2)``) drawn with torch's generator seeded by ``seed``,
+        from the bottom-up pass's ``(mu_l1, sigma_l1)`` and ``(mu_2, sigma_2)``."""
+        (mu_l1, s_l1), (mu_2, s_2) = likelihood1, posterior2
+        gen = torch.Generator().manual_seed(int(seed) % (1 << 63))
+        z2 = mu_2.double() + s_2.double() * torch.randn(mu_2.shape, generator=gen, dtype=torch.float64)
+        mp, sp = self.exact_prior1(z2, rate_idx)
+        mq, sq = precision_combine(mu_l1.double(), s_l1.double(), mp, sp)
+        z1 = mq + sq * torch.randn(mq.shape, generator=gen, dtype=torch.float64)
+        return self.reconstruct(z1, rate_idx)
 
     @torch.no_grad()
     def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
         from ..rec import METHODS, rec_decode
 
-        if len(sections) != 2:
-            raise ValueError(f"a PLN stream has 2 sections, got {len(sections)}")
-        if extra and len(extra) != _EXTRA.size:
-            raise ValueError(f"corrupted stream: {len(extra)} bytes of REC parameters, expected {_EXTRA.size}")
-        seed, mid = _EXTRA.unpack(extra) if extra else (0, 0)
+        self.check_stream(sections, extra)
+        seed, mid = _EXTRA.unpack(extra)
         if mid >= len(METHODS):
             raise ValueError("unknown REC method in the stream")
         method = METHODS[mid]

@@ -77,7 +77,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..entropy.coder import PRECISION_BITS, CodingError, PmfTables, decode_symbols, encode_symbols, quantize_pmf
+from ..entropy.coder import PRECISION_BITS, CodingError, PmfTables, TableStore, decode_symbols, encode_symbols
+from .base import Compressed, CompressionModel
+from .rate import rate_values
 
 LN2 = math.log(2.0)
 CODEBOOK_INITS = ("kmeans++", "uniform")
@@ -209,27 +211,12 @@ def vq_decoder(channels: int, blocks: int, downsamples: int, in_channels: int) -
     return nn.Sequential(*layers)
 
 
-def _lambda_vector(rate_idx, batch: int, lambdas, device) -> torch.Tensor:
-    idx = torch.as_tensor(rate_idx, dtype=torch.long, device=device)
-    idx = idx.expand(batch) if idx.dim() == 0 else idx
-    return torch.tensor(lambdas, device=device)[idx]
+class CodeTable(TableStore):
+    """The integer coding table of q_c (K symbols + the coder's escape bin), saved with the weights;
+    empty until ``VQAutoencoder.update()`` fills it."""
 
 
-class CodeTable(nn.Module):
-    """The integer coding table of q_c (K symbols + the coder's escape bin) as buffers of a fixed
-    shape, all zero until ``VQAutoencoder.update()`` fills them."""
-
-    def __init__(self, codebook_size: int):
-        super().__init__()
-        self.register_buffer("table_counts", torch.zeros(1, codebook_size + 1, dtype=torch.int32))
-        self.register_buffer("table_lengths", torch.zeros(1, dtype=torch.int32))
-        self.register_buffer("table_offsets", torch.zeros(1, dtype=torch.int32))
-
-    def built(self) -> bool:
-        return bool(self.table_lengths.numel() and int(self.table_lengths[0]) > 0)
-
-
-class VQAutoencoder(nn.Module):
+class VQAutoencoder(CompressionModel):
     """Soft/hard vector-quantized autoencoder with a shared categorical prior (seed 002).
 
     Args:
@@ -291,7 +278,7 @@ class VQAutoencoder(nn.Module):
         # training-time statistics for the restarts (not part of the weights)
         self.register_buffer("usage_ema", torch.full((codebook_size,), 1.0 / codebook_size), persistent=False)
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.int64), persistent=False)
-        self.code_table = CodeTable(codebook_size)
+        self.code_table = CodeTable()
 
     @property
     def config(self) -> dict:
@@ -358,32 +345,24 @@ class VQAutoencoder(nn.Module):
         """q_c, the categorical prior over the K codewords (float)."""
         return torch.softmax(self.prior_logits(), 0)
 
-    def _quantized_counts(self) -> np.ndarray:
+    def _prior_tables(self) -> PmfTables:
         p = torch.softmax(self.prior_logits(torch.float64).detach().cpu(), 0).numpy()
-        return quantize_pmf(p, 0.0)
+        return PmfTables.from_probabilities([p], offsets=[0], tail_masses=[0.0])
 
     @torch.no_grad()
     def update(self) -> None:
         """Quantize q_c into the integer coding table (call after training, before coding)."""
-        counts = self._quantized_counts()
-        t = self.code_table
-        t.table_counts = torch.from_numpy(counts.astype(np.int32))[None].to(self.prior_param.device)
-        t.table_lengths = torch.full((1,), self.codebook_size, dtype=torch.int32, device=self.prior_param.device)
-        t.table_offsets = torch.zeros(1, dtype=torch.int32, device=self.prior_param.device)
+        self.code_table.store_tables(self._prior_tables())
 
     def tables(self) -> PmfTables:
-        t = self.code_table
-        if not t.built():
-            raise RuntimeError("coding tables are not built: call update() after training")
-        return PmfTables(t.table_counts.cpu().numpy().astype(np.int64), t.table_lengths.cpu().numpy().astype(np.int64),
-                         t.table_offsets.cpu().numpy().astype(np.int64))
+        """The stored integer table of q_c (RuntimeError before :meth:`update`)."""
+        return self.code_table.tables()
 
     def coded_probs(self) -> torch.Tensor:
         """Probabilities ``[K]`` the range coder uses: the stored table (after :meth:`update`), else
         the table :meth:`update` would build from the current prior."""
-        t = self.code_table
-        counts = t.table_counts[0].long().cpu().numpy() if t.built() else self._quantized_counts()
-        return torch.from_numpy(counts[: self.codebook_size].astype(np.float64) / (1 << PRECISION_BITS))
+        t = self.code_table.tables() if self.code_table.built() else self._prior_tables()
+        return torch.from_numpy(t.counts[0, : self.codebook_size].astype(np.float64) / (1 << PRECISION_BITS))
 
     # -- forward
     def quantize(self, z: torch.Tensor) -> dict:
@@ -422,9 +401,9 @@ class VQAutoencoder(nn.Module):
         """The codec's decoder, in float64: the 8-bit output must not depend on thread counts or
         summation order (float32 convolutions differ in the last bits between processes)."""
         b, _, h, w = indices.shape
-        z_hat = self.codebook.detach().double()[indices.reshape(-1).long()]
-        decoder64 = copy.deepcopy(self.decoder).double()
-        return decoder64(self._from_vectors(z_hat, b, h, w)).float()
+        m64 = self.decoding_copy()
+        z_hat = m64.codebook[indices.reshape(-1).long().cpu()]
+        return m64.decoder(self._from_vectors(z_hat, b, h, w)).float()
 
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
         if self.training and not bool(self.codebook_initialized):
@@ -436,11 +415,11 @@ class VQAutoencoder(nn.Module):
             self._restart_dead_codes(idx, q["vectors"])
         log_q = torch.log_softmax(self.prior_logits(), 0)
         if self.training:
-            lik = log_q[idx].exp()  # q_c(c): -log2 of it is h(c), gradient to the prior logits only
-        else:  # exactly the probabilities the range coder uses
-            lik = self.coded_probs().to(device=x.device, dtype=torch.float32)[idx]
+            bits = -log_q[idx] / LN2  # -log2 q_c(c) = h(c), gradient to the prior logits only
+        else:  # exactly what the range coder spends
+            bits = -torch.log2(self.coded_probs()).to(device=x.device, dtype=torch.float32)[idx]
         soft_bits = -(q["soft_probs"] * log_q.detach()[None, :]).sum(1) / LN2  # s(c) per vector
-        return {"x_hat": self.decoder(q["z_q"].to(z.dtype)), "likelihoods": {"c": lik}, "indices": idx,
+        return {"x_hat": self.decoder(q["z_q"].to(z.dtype)), "rate_bits": {"c": bits}, "indices": idx,
                 "soft_bits": soft_bits.reshape(idx.shape), "z": z}
 
     @torch.no_grad()
@@ -468,11 +447,11 @@ class VQAutoencoder(nn.Module):
     def rd_loss(self, x: torch.Tensor, out: dict, rate_idx=0) -> dict:
         """``alpha * s/(HW) + beta * h/(HW) + lambda * 255^2 * MSE`` (per-batch means; bpp = h/(HW))."""
         b, _, h, w = x.shape
-        hard_bits = (-torch.log2(out["likelihoods"]["c"])).reshape(b, -1).sum(1)
+        hard_bits = out["rate_bits"]["c"].reshape(b, -1).sum(1)
         bpp = hard_bits / (h * w)
         soft_bpp = out["soft_bits"].reshape(b, -1).sum(1) / (h * w)
         mse = ((out["x_hat"] - x) ** 2).reshape(b, -1).mean(1)
-        lam = _lambda_vector(rate_idx, b, self.lambdas, x.device)
+        lam = rate_values(self.lambdas, rate_idx, b, x.device)
         loss = self.alpha * soft_bpp + self.beta * bpp + lam * 255.0 ** 2 * mse
         return {"loss": loss.mean(), "bpp": bpp.mean(), "soft_bpp": soft_bpp.mean(), "mse": mse.mean(),
                 "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
@@ -491,19 +470,18 @@ class VQAutoencoder(nn.Module):
         return usage_histogram(self.code_indices(x), self.codebook_size)
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, rate_idx: int = 0) -> dict:
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
+        self.check_method(method)
         idx = self.code_indices(x)
         tables = self.tables()
         sym = idx.cpu().numpy().astype(np.int64).ravel()
         table_idx = np.zeros(sym.size, np.int64)
-        return {"sections": [encode_symbols(sym, table_idx, tables)], "latent_shape": list(idx.shape[2:]),
-                "x_hat": self.reconstruct(idx), "bits": {"c": tables.information_bits(sym, table_idx)},
-                "info": {"codes_used": int(np.unique(sym).size)}}
+        return Compressed([encode_symbols(sym, table_idx, tables)], tuple(idx.shape[2:]), self.reconstruct(idx),
+                          {"c": tables.information_bits(sym, table_idx)}, info={"codes_used": int(np.unique(sym).size)})
 
     @torch.no_grad()
-    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0) -> torch.Tensor:
-        if len(sections) != 1:
-            raise CodingError(f"a vq stream has 1 section, got {len(sections)}")
+    def decompress(self, sections: list[bytes], latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self.check_stream(sections, extra)
         h, w = (int(v) for v in latent_shape)
         n = self.groups * h * w
         sym = decode_symbols(sections[0], np.zeros(n, np.int64), self.tables())

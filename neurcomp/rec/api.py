@@ -46,30 +46,21 @@ Example:
 from __future__ import annotations
 
 import time
+from dataclasses import astuple, dataclass, fields
+from typing import Callable
 
 import numpy as np
 
-from ..entropy.coder import CodingError
-from .index_codes import (BitReader, BitWriter, RangeReader, RangeWriter, elias_delta_decode, elias_delta_encode,
-                          pack_sections, unpack_sections)
+from ..entropy.bits import BitReader, BitWriter, elias_delta_decode, elias_delta_encode, read_varint
+from ..entropy.errors import CodingError
+from ..entropy.integer_codes import RangeReader, RangeWriter
+from .index_codes import pack_sections, unpack_sections
 from .randomness import group_keys
 from .samplers import (adaptive_groups, dequantize_outliers, group_positions, harsha_decode, harsha_encode,
                        importance_encode, kl_bits, quantize_outliers, regenerate, scan_groups, size_classes,
                        standardize)
 
-METHODS = ("orc", "seed", "miracle", "harsha", "orc-hint")
-_ID = {m: i + 1 for i, m in enumerate(METHODS)}
 _MODES = ("softmax", "argmax", "orc")
-
-DEFAULTS = {
-    "orc": {"budget_bits": 12, "extra_bits": 2, "max_group": 1024, "size_classes": 1, "outlier_bits": None,
-            "skip_bits": 0.01, "threads": 1},
-    "seed": {"budget_bits": 14, "max_group": 64, "outlier_bits": None, "skip_bits": 0.01, "threads": 1},
-    "miracle": {"extra_bits": 0.0, "mode": "softmax", "max_candidates": 1 << 26},
-    "harsha": {"max_kl_bits": 16.0},
-    "orc-hint": {"budget_bits": 13, "extra_bits": 2, "max_group": 1024, "split_bits": 4, "skip_bits": 0.01,
-                 "threads": 1},
-}
 HINT_STEP = 1.0 / 16.0  # the KL hint is used as integer multiples of 1/16 bit (identical on both sides)
 
 
@@ -139,7 +130,57 @@ def _select(m, s, kl, inl, where, eps_out, sizes, n_cands, mode, seed, domain, r
     return idx, eps, counts
 
 
-def _grouped_encode(method, m, s, seed, domain, p):
+# ----------------------------------------------------------------------------- stream headers
+
+
+@dataclass(frozen=True)
+class OrcHeader:
+    """``orc``: groups of at most ``budget_bits`` of KL, ``2^(budget_bits + extra_bits)`` candidates each."""
+
+    dims: int
+    budget_bits: int
+    extra_bits: int
+    max_group: int
+    size_classes: int
+    n_groups: int
+    n_outliers: int
+
+
+@dataclass(frozen=True)
+class SeedHeader:
+    """``seed``: Flamich et al.'s Algorithm 2 (sizes range-coded, indices Elias-delta coded)."""
+
+    dims: int
+    max_group: int
+    n_groups: int
+    n_outliers: int
+
+
+@dataclass(frozen=True)
+class OrcHintHeader:
+    """``orc-hint``: groups formed from a decoder-side KL hint; only split flags are sent."""
+
+    dims: int
+    budget_bits: int
+    extra_bits: int
+    split_bits: int
+    max_group: int
+    budget_units: int
+    n_flags: int
+    n_outliers: int
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """``miracle`` and ``harsha``: nothing but the dimension count."""
+
+    dims: int
+
+
+# ----------------------------------------------------------------------------- grouped methods (sizes sent)
+
+
+def _grouped_encode(method, m, s, hint, seed, domain, p):
     D = m.size
     B = int(p["budget_bits"])
     G = int(p["max_group"])
@@ -172,33 +213,31 @@ def _grouped_encode(method, m, s, seed, domain, p):
         rw.log_classes(idx, B + t)
         sections = [rw.getvalue()]
         parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": rw.enc.num_bits() - b1}
-        header = [_ID[method], D, B, t, G, per_octave, sizes.size, where.size]
+        header = OrcHeader(D, B, t, G, per_octave, sizes.size, where.size)
     else:
         bw = BitWriter()
         for i in idx.tolist():
             elias_delta_encode(bw, i + 1)
         sections = [rw.getvalue(), bw.getvalue()]
         parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": bw.bits}
-        header = [_ID[method], D, G, sizes.size, where.size]
-    return pack_sections(header, sections), eps, {**counts, **parts}
+        header = SeedHeader(D, G, sizes.size, where.size)
+    return header, sections, eps, {**counts, **parts}
 
 
-def _grouped_decode(method, header, sections, seed, domain):
-    if method == "orc":
-        _, D, B, t, G, per_octave, n_groups, n_out = header
-        if B + t > 30:
-            raise CodingError("corrupt REC header")
-    else:
-        _, D, G, n_groups, n_out = header
-        per_octave = 0
+def _grouped_decode(header, sections, hint, seed, domain):
+    D, G, n_groups, n_out = header.dims, header.max_group, header.n_groups, header.n_outliers
+    orc = isinstance(header, OrcHeader)
+    per_octave = header.size_classes if orc else 0
+    if orc and header.budget_bits + header.extra_bits > 30:
+        raise CodingError("corrupt REC header")
     if not 1 <= G <= 1 << 20 or n_out > D or n_groups > D or per_octave > 16:
         raise CodingError("corrupt REC header")
     allowed = size_classes(per_octave, G)
     rr = RangeReader(sections[0])
     where, e, j = _read_outliers(rr, n_out, D)
     sizes = allowed[rr.histogram_coded(n_groups, allowed.size)]
-    if method == "orc":
-        idx = rr.log_classes(n_groups, B + t)
+    if orc:
+        idx = rr.log_classes(n_groups, header.budget_bits + header.extra_bits)
     else:
         br = BitReader(sections[1])
         idx = np.array([elias_delta_decode(br) - 1 for _ in range(n_groups)], np.int64)
@@ -254,7 +293,7 @@ def _split_groups(sizes: np.ndarray, flags_or_kl, encoder: bool, cap_bits: float
     return np.asarray(out, np.int64), np.asarray(flags, np.int64)
 
 
-def _hinted_encode(m, s, hint, seed, domain, p):
+def _hinted_encode(method, m, s, hint, seed, domain, p):
     D = m.size
     B, t, G, S = int(p["budget_bits"]), int(p["extra_bits"]), int(p["max_group"]), int(p["split_bits"])
     if not 1 <= B <= 24 or not 0 <= t or B + t + S > 30 or not 1 <= G <= 1 << 20:
@@ -277,12 +316,13 @@ def _hinted_encode(m, s, hint, seed, domain, p):
     b1 = rw.enc.num_bits()
     rw.log_classes(idx, B + t + S)
     parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": rw.enc.num_bits() - b1}
-    header = [_ID["orc-hint"], D, B, t, S, G, budget_units, flags.size, where.size]
-    return pack_sections(header, [rw.getvalue()]), eps, {**counts, "n_splits": int(flags.sum()), **parts}
+    header = OrcHintHeader(D, B, t, S, G, budget_units, flags.size, where.size)
+    return header, [rw.getvalue()], eps, {**counts, "n_splits": int(flags.sum()), **parts}
 
 
 def _hinted_decode(header, sections, hint, seed, domain):
-    _, D, B, t, S, G, budget_units, n_flags, n_out = header
+    D, B, t, S, G = header.dims, header.budget_bits, header.extra_bits, header.split_bits, header.max_group
+    budget_units, n_flags, n_out = header.budget_units, header.n_flags, header.n_outliers
     if B + t + S > 30 or not 1 <= G <= 1 << 20 or n_out > D or n_flags > 2 * D + 1:
         raise CodingError("corrupt REC header")
     rr = RangeReader(sections[0])
@@ -302,6 +342,86 @@ def _hinted_decode(header, sections, hint, seed, domain):
     return eps
 
 
+# ----------------------------------------------------------------------------- one block / one dimension at a time
+
+
+def _miracle_encode(method, m, s, hint, seed, domain, p):
+    kl = float(kl_bits(m, s).sum())
+    if p["mode"] not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}")
+    n = int(np.ceil(2.0 ** (kl + p["extra_bits"])))
+    if n > p["max_candidates"]:
+        raise ValueError(f"KL of {kl:.1f} bits needs {n} candidates (> max_candidates); use a grouped method")
+    idx, eps, N = importance_encode(m, s, seed, p["extra_bits"], p["mode"], domain, n_candidates=n,
+                                    rng=_rng(seed, domain))
+    bw = BitWriter()
+    elias_delta_encode(bw, idx + 1)
+    return BlockHeader(m.size), [bw.getvalue()], eps, {"index": idx, "candidates": N, "index_bits": bw.bits}
+
+
+def _miracle_decode(header, sections, hint, seed, domain):
+    D = header.dims
+    idx = elias_delta_decode(BitReader(sections[0])) - 1
+    return regenerate(seed, domain, np.zeros(D, np.int64), np.arange(D), np.array([idx]))
+
+
+def _harsha_encode(method, m, s, hint, seed, domain, p):
+    D = m.size
+    worst = float(kl_bits(m, s).max()) if D else 0.0
+    if worst > p["max_kl_bits"]:
+        raise ValueError(f"a dimension has {worst:.1f} bits of KL; the Harsha et al. toy sampler needs about "
+                         f"2^KL steps (limit max_kl_bits={p['max_kl_bits']:g}); use a grouped method")
+    bw = BitWriter()
+    eps = np.empty(D)
+    for d in range(D):
+        i, eps[d] = harsha_encode(float(m[d]), float(s[d]), seed, dim=d, domain=domain)
+        elias_delta_encode(bw, i + 1)
+    return BlockHeader(D), [bw.getvalue()], eps, {"index_bits": bw.bits}
+
+
+def _harsha_decode(header, sections, hint, seed, domain):
+    br = BitReader(sections[0])
+    return np.array([harsha_decode(elias_delta_decode(br) - 1, seed, d, domain) for d in range(header.dims)])
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class RecMethod:
+    """A REC method: its stream id, header layout, section count, default parameters, and coder pair
+    ``encode(method, m, s, hint, seed, domain, params) -> (header, sections, eps, info)`` /
+    ``decode(header, sections, hint, seed, domain) -> eps`` (standardized samples)."""
+
+    name: str
+    id: int
+    header: type
+    sections: int
+    defaults: dict
+    encode: Callable
+    decode: Callable
+    needs_hint: bool = False
+
+
+REGISTRY = {r.name: r for r in (
+    RecMethod("orc", 1, OrcHeader, 1,
+              {"budget_bits": 12, "extra_bits": 2, "max_group": 1024, "size_classes": 1, "outlier_bits": None,
+               "skip_bits": 0.01, "threads": 1}, _grouped_encode, _grouped_decode),
+    RecMethod("seed", 2, SeedHeader, 2,
+              {"budget_bits": 14, "max_group": 64, "outlier_bits": None, "skip_bits": 0.01, "threads": 1},
+              _grouped_encode, _grouped_decode),
+    RecMethod("miracle", 3, BlockHeader, 1, {"extra_bits": 0.0, "mode": "softmax", "max_candidates": 1 << 26},
+              _miracle_encode, _miracle_decode),
+    RecMethod("harsha", 4, BlockHeader, 1, {"max_kl_bits": 16.0}, _harsha_encode, _harsha_decode),
+    RecMethod("orc-hint", 5, OrcHintHeader, 1,
+              {"budget_bits": 13, "extra_bits": 2, "max_group": 1024, "split_bits": 4, "skip_bits": 0.01,
+               "threads": 1}, _hinted_encode, _hinted_decode, needs_hint=True),
+)}
+METHODS = tuple(REGISTRY)
+DEFAULTS = {name: dict(r.defaults) for name, r in REGISTRY.items()}
+_BY_ID = {r.id: r for r in REGISTRY.values()}
+
+
 # ----------------------------------------------------------------------------- public API
 
 
@@ -316,111 +436,70 @@ def rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed: int, method: str = "orc", dom
     the *decoder* can compute too (from the prior's side); groups are formed from it, so no group
     sizes are sent. It must be passed to :func:`rec_decode` unchanged.
     """
-    if method not in METHODS:
+    if method not in REGISTRY:
         raise ValueError(f"unknown REC method {method!r}; choose from {', '.join(METHODS)}")
-    unknown = set(params) - set(DEFAULTS[method])
+    rm = REGISTRY[method]
+    unknown = set(params) - set(rm.defaults)
     if unknown:
         raise TypeError(f"unknown parameters for {method!r}: {sorted(unknown)}")
-    p = {**DEFAULTS[method], **params}
+    p = {**rm.defaults, **params}
     t0 = time.perf_counter()
     mu_q, sigma_q, mu_p, sigma_p = (_np64(v) for v in (mu_q, sigma_q, mu_p, sigma_p))
     shape = np.broadcast_shapes(mu_q.shape, sigma_q.shape, mu_p.shape, sigma_p.shape)
     mu_p_f, sigma_p_f = (np.broadcast_to(v, shape).ravel() for v in (mu_p, sigma_p))
     m, s = standardize(*(np.broadcast_to(v, shape) for v in (mu_q, sigma_q, mu_p, sigma_p)))
-    D = m.size
-    kl = float(kl_bits(m, s).sum())
-    info = {"method": method, "dims": D, "kl_bits": kl}
-    if method in ("orc", "seed"):
-        data, eps, extra = _grouped_encode(method, m, s, int(seed), int(domain), p)
-        info.update(extra)
-    elif method == "orc-hint":
+    hint = None
+    if rm.needs_hint:
         if kl_hint is None:
-            raise ValueError("method 'orc-hint' needs kl_hint (a decoder-side prediction of the KL per dimension)")
+            raise ValueError(f"method {method!r} needs kl_hint (a decoder-side prediction of the KL per dimension)")
         hint = np.broadcast_to(_np64(kl_hint), shape).ravel()
-        data, eps, extra = _hinted_encode(m, s, hint, int(seed), int(domain), p)
-        info.update(extra)
-    elif method == "miracle":
-        mode = p["mode"]
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}")
-        n = int(np.ceil(2.0 ** (kl + p["extra_bits"])))
-        if n > p["max_candidates"]:
-            raise ValueError(f"KL of {kl:.1f} bits needs {n} candidates (> max_candidates); use a grouped method")
-        idx, eps, N = importance_encode(m, s, int(seed), p["extra_bits"], mode, int(domain), n_candidates=n,
-                                        rng=_rng(seed, domain))
-        bw = BitWriter()
-        elias_delta_encode(bw, idx + 1)
-        data = pack_sections([_ID[method], D], [bw.getvalue()])
-        info.update({"index": idx, "candidates": N, "index_bits": bw.bits})
-    else:  # harsha
-        worst = float(kl_bits(m, s).max()) if D else 0.0
-        if worst > p["max_kl_bits"]:
-            raise ValueError(f"a dimension has {worst:.1f} bits of KL; the Harsha et al. toy sampler needs about "
-                             f"2^KL steps (limit max_kl_bits={p['max_kl_bits']:g}); use a grouped method")
-        bw = BitWriter()
-        eps = np.empty(D)
-        for d in range(D):
-            i, eps[d] = harsha_encode(float(m[d]), float(s[d]), int(seed), dim=d, domain=int(domain))
-            elias_delta_encode(bw, i + 1)
-        data = pack_sections([_ID[method], D], [bw.getvalue()])
-        info["index_bits"] = bw.bits
-    sample = assemble(eps, mu_p_f, sigma_p_f).reshape(shape)
-    info["coded_bits"] = 8 * len(data)
-    info["enc_s"] = time.perf_counter() - t0
-    return data, sample, info
+    header, sections, eps, extra = rm.encode(method, m, s, hint, int(seed), int(domain), p)
+    data = pack_sections([rm.id, *astuple(header)], sections)
+    info = {"method": method, "dims": m.size, "kl_bits": float(kl_bits(m, s).sum()), **extra,
+            "coded_bits": 8 * len(data), "enc_s": time.perf_counter() - t0}
+    return data, assemble(eps, mu_p_f, sigma_p_f).reshape(shape), info
 
 
-def stream_method(data: bytes) -> str:
-    """The method a REC stream was written with."""
-    header, _ = _header(data)
-    return METHODS[header[0] - 1]
-
-
-def _header(data: bytes):
-    from .index_codes import read_varint
-
+def _parse(data: bytes):
+    """``(method, header, sections)`` of a REC stream."""
     n, pos = read_varint(data, 0)
     if n < 2 or n > 16:
         raise CodingError("not a REC stream")
     mid, _ = read_varint(data, pos)
-    if not 1 <= mid <= len(METHODS):
+    if mid not in _BY_ID:
         raise CodingError(f"unknown REC method id {mid}")
-    method = METHODS[mid - 1]
-    n_sections = 2 if method == "seed" else 1
-    return unpack_sections(data, n_sections)
+    rm = _BY_ID[mid]
+    values, sections = unpack_sections(data, rm.sections)
+    if len(values) != 1 + len(fields(rm.header)):
+        raise CodingError("corrupt REC header")
+    return rm, rm.header(*values[1:]), sections
+
+
+def stream_method(data: bytes) -> str:
+    """The method a REC stream was written with."""
+    return _parse(bytes(data))[0].name
 
 
 def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | None = None, domain: int = 0,
                kl_hint=None):
     """The sample coded in ``data`` (float64 array of ``shape``, default the shape of ``mu_p``;
     ``kl_hint``: the encoder's, for method ``orc-hint``)."""
-    header, sections = _header(bytes(data))
-    got = METHODS[header[0] - 1]
-    if method is not None and method != got:
-        raise CodingError(f"REC stream was written with method {got!r}, not {method!r}")
+    rm, header, sections = _parse(bytes(data))
+    if method is not None and method != rm.name:
+        raise CodingError(f"REC stream was written with method {rm.name!r}, not {method!r}")
     mu_p, sigma_p = _np64(mu_p), _np64(sigma_p)
     shape = tuple(shape) if shape is not None else np.broadcast_shapes(mu_p.shape, sigma_p.shape)
     D = int(np.prod(shape)) if len(shape) else 1
-    if header[1] != D:
-        raise CodingError(f"REC stream codes {header[1]} dimensions, expected {D}")
-    mu_p_f, sigma_p_f = (np.broadcast_to(v, shape).ravel() for v in (mu_p, sigma_p))
-    if got in ("orc", "seed"):
-        if len(header) != (8 if got == "orc" else 5):
-            raise CodingError("corrupt REC header")
-        eps = _grouped_decode(got, header, sections, int(seed), int(domain))
-    elif got == "orc-hint":
-        if len(header) != 9:
-            raise CodingError("corrupt REC header")
+    if header.dims != D:
+        raise CodingError(f"REC stream codes {header.dims} dimensions, expected {D}")
+    hint = None
+    if rm.needs_hint:
         if kl_hint is None:
             raise ValueError("this REC stream needs the encoder's kl_hint to decode")
-        eps = _hinted_decode(header, sections, np.broadcast_to(_np64(kl_hint), shape).ravel(), int(seed), int(domain))
-    elif got == "miracle":
-        idx = elias_delta_decode(BitReader(sections[0])) - 1
-        eps = regenerate(int(seed), int(domain), np.zeros(D, np.int64), np.arange(D), np.array([idx]))
-    else:
-        br = BitReader(sections[0])
-        eps = np.array([harsha_decode(elias_delta_decode(br) - 1, int(seed), d, int(domain)) for d in range(D)])
+        hint = np.broadcast_to(_np64(kl_hint), shape).ravel()
+    eps = rm.decode(header, sections, hint, int(seed), int(domain))
+    mu_p_f, sigma_p_f = (np.broadcast_to(v, shape).ravel() for v in (mu_p, sigma_p))
     return assemble(eps, mu_p_f, sigma_p_f).reshape(shape)
 
 
-__all__ = ["METHODS", "DEFAULTS", "rec_encode", "rec_decode", "stream_method", "assemble"]
+__all__ = ["METHODS", "DEFAULTS", "REGISTRY", "RecMethod", "rec_encode", "rec_decode", "stream_method", "assemble"]

@@ -50,8 +50,7 @@ _LO32 = np.uint64(0xFFFFFFFF)
 TWO_M32 = 2.0 ** -32
 TWO_M53 = 2.0 ** -53
 TWO_PI = 2.0 * np.pi
-MAX_CANDIDATES = 1 << 31  # candidate indices n < 2^31 (counter = n * 2^32 + j)
-MAX_GROUP_DIMS = 1 << 32
+MAX_CANDIDATES = 1 << 31  # candidate indices n < 2^31 (counter = n * 2^32 + j, dimension j < 2^32)
 
 
 def _u64(x) -> np.ndarray:

@@ -27,7 +27,7 @@ Samplers (all return candidate indices; the decoder regenerates the chosen candi
     ``argmax_n log w_n - log T_n``. Its sample has exactly the distribution of (b)'s
     "sample proportional to the weights" variant (a Gumbel-max over the same candidates),
     but small indices are much more likely, so an entropy code of the index (bit-length
-    class + raw bits, see :mod:`neurcomp.rec.index_codes`) costs close to the group's KL.
+    class + raw bits, see :mod:`neurcomp.entropy.integer_codes`) costs close to the group's KL.
     As N grows it becomes the Poisson functional representation (Li & El Gamal 2018).
 
 :func:`scan_groups` is the vectorized engine of (b)-(d): it evaluates all candidates of

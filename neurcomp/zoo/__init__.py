@@ -5,14 +5,18 @@ card beside it (``<file>.json``: config, training data and steps, wall time,
 Kodak results, learning curve, sha256). A variable-rate network is listed once
 per rate point, as ``<base>@<lambda>`` (e.g. ``mshp@0.0067``).
 
+Shipping a trained network (export + Kodak results on the card) is the command
+``python -m neurcomp.zoo CHECKPOINT NAME`` (:mod:`neurcomp.zoo.__main__`).
+
 Example:
-    >>> [m["name"] for m in list_models()][:1]          # doctest: +SKIP
-    ['mshp@0.0018']
-    >>> model, rate_idx, entry = load_pretrained("mshp@0.0067")   # doctest: +SKIP
+    >>> "mshp@0.0067" in [m["name"] for m in list_models()]
+    True
+    >>> model, rate_idx, entry = load_pretrained("mshp@0.0067")
+    >>> model.kind, rate_idx, entry["value"]
+    ('hyperprior', 3, 0.0067)
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from functools import lru_cache
@@ -20,21 +24,18 @@ from pathlib import Path
 
 import torch
 
-from .models import build_model
+from ..fileio import sha256_file
+from ..models import build_model
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 
 class WeightsError(RuntimeError):
     """Missing weights, unknown model name, or a file whose hash does not match its card."""
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+class UnknownModel(WeightsError):
+    """A model name that no card lists (or a base name without its rate point): a usage error."""
 
 
 def weights_dirs() -> list[Path]:
@@ -51,10 +52,6 @@ def _cards(weights_dir: Path | None = None) -> list[dict]:
         card["_dir"] = str(p.parent)
         cards.append(card)
     return cards
-
-
-def count_parameters(config: dict) -> int:
-    return sum(p.numel() for p in build_model(config).parameters())
 
 
 def list_models(weights_dir: Path | None = None) -> list[dict]:
@@ -79,10 +76,10 @@ def resolve(name: str, weights_dir: Path | None = None) -> dict:
             return e
     bases = sorted({e["base"] for e in entries})
     if name in bases:
-        raise WeightsError(f"model {name!r} has several rate points; pick one of: "
+        raise UnknownModel(f"model {name!r} has several rate points; pick one of: "
                            + ", ".join(e["name"] for e in entries if e["base"] == name))
     known = ", ".join(e["name"] for e in entries) or "(none shipped)"
-    raise WeightsError(f"unknown model {name!r}; shipped models: {known}")
+    raise UnknownModel(f"unknown model {name!r}; shipped models: {known}")
 
 
 def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Module:
@@ -100,17 +97,8 @@ def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Modu
     state = load_file(str(path))
     model = build_model(config)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    _resize_table_buffers(model, state)
     model.load_state_dict(state)
     return model.eval()
-
-
-def _resize_table_buffers(model: torch.nn.Module, state: dict) -> None:
-    """Coding-table buffers have data-dependent shapes; size them like the file's."""
-    for key, value in state.items():
-        mod_name, _, buf = key.rpartition(".")
-        if buf.startswith("table_"):
-            setattr(model.get_submodule(mod_name), buf, torch.empty_like(value))
 
 
 @lru_cache(maxsize=8)
@@ -131,7 +119,7 @@ def model_card(base: str) -> dict:
     for card in _cards():
         if card["name"] == base:
             return {k: v for k, v in card.items() if k != "_dir"}
-    raise WeightsError(f"no shipped network named {base!r}")
+    raise UnknownModel(f"no shipped network named {base!r}")
 
 
 def fingerprint(entry: dict) -> bytes:
@@ -165,44 +153,3 @@ def export(checkpoint, name: str, out_dir: Path = WEIGHTS_DIR, card: dict | None
     (out_dir / f"{name}.json").write_text(json.dumps(info, indent=1))
     _load_cached.cache_clear()
     return info
-
-
-def kodak_results(name: str, images=None, progress: bool = True) -> list[dict]:
-    """Mean real-codec results on Kodak for every rate point of shipped network ``name``."""
-    from .cli import evaluate_model
-    from .data import kodak_paths
-
-    paths = kodak_paths() if images is None else images
-    rows = []
-    for entry in [e for e in list_models() if e["base"] == name]:
-        recs = evaluate_model(paths, entry["name"], progress=progress)
-        n = len(recs)
-        keys = ("bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s", "kl_bpp", "psnr_exact")
-        rows.append({"model": entry["name"], "lambda": entry["value"], "images": n,
-                     **{k: sum(r[k] for r in recs) / n for k in keys if all(k in r for r in recs)}})
-    return rows
-
-
-def main(argv=None) -> int:
-    """``python -m neurcomp.zoo CHECKPOINT NAME``: export weights + card, measure Kodak with the real codec."""
-    import argparse
-    import sys
-
-    p = argparse.ArgumentParser(prog="python -m neurcomp.zoo", description=main.__doc__)
-    p.add_argument("checkpoint")
-    p.add_argument("name")
-    p.add_argument("--images", type=int, default=24, help="first N Kodak images for the card (default 24)")
-    a = p.parse_args(argv)
-    from .data import kodak_paths
-
-    card = export(a.checkpoint, a.name)
-    card["kodak"] = kodak_results(a.name, kodak_paths()[: a.images])
-    (WEIGHTS_DIR / f"{a.name}.json").write_text(json.dumps(card, indent=1))
-    for r in card["kodak"]:
-        print(f"{r['model']}: {r['bpp']:.4f} bpp (est {r['est_bpp']:.4f}), {r['psnr']:.2f} dB, MS-SSIM {r['ms_ssim']:.4f}",
-              file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""``python -m neurcomp.zoo CHECKPOINT NAME``: ship a trained network.
+
+Exports the checkpoint's weights as float16 safetensors with a model card into
+``neurcomp/weights/`` (:func:`neurcomp.zoo.export`), then codes the first ``--images`` Kodak
+images with the real codec at every rate point and writes the results onto the card. Like
+the ``neurcomp`` CLI this is an entry point: nothing imports it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..data import kodak_paths
+from ..evaluate import kodak_results
+from . import WEIGHTS_DIR, export
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m neurcomp.zoo", description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint")
+    p.add_argument("name")
+    p.add_argument("--images", type=int, default=24, help="first N Kodak images for the card (default 24)")
+    a = p.parse_args(argv)
+    card = export(a.checkpoint, a.name)
+    card["kodak"] = kodak_results(a.name, kodak_paths()[: a.images])
+    (WEIGHTS_DIR / f"{a.name}.json").write_text(json.dumps(card, indent=1))
+    for r in card["kodak"]:
+        print(f"{r['model']}: {r['bpp']:.4f} bpp (est {r['est_bpp']:.4f}), {r['psnr']:.2f} dB, MS-SSIM {r['ms_ssim']:.4f}",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Conformance: every registered model class honours the model contract (neurcomp.models.base).
+
+Parametrized over ``MODEL_CLASSES`` (tiny configs) plus ``BlockColours`` from ``tests/toy_model.py``,
+a model that is not part of neurcomp: registering it is one line (``MODEL_CLASSES[kind] = cls``),
+and the codec, the zoo and the CLI code it with no other change.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neurcomp.container import METHODS
+from neurcomp.models import MODEL_CLASSES, Compressed, CompressionModel, build_model
+from toy_model import BlockColours
+
+TINY = {
+    "factorized": {"N": 8, "M": 8, "lambdas": [0.01, 0.05]},
+    "scale_hyperprior": {"N": 8, "M": 8, "lambdas": [0.01, 0.05]},
+    "hyperprior": {"N": 8, "M": 12, "lambdas": [0.01, 0.05]},
+    "vq": {"channels": 8, "blocks": 1, "dim": 4, "codebook_size": 16, "lambdas": [0.01]},
+    "dvae": {"N": 8, "M": 8, "lambdas": [0.01, 0.05]},
+    "hdvae": {"channels": 8, "latent_channels": 4, "levels": 3, "lambdas": [0.01, 0.05]},
+    "pln": {"N": 8, "M": 8, "F": 4, "betas": [40.0, 150.0]},
+    BlockColours.kind: {"levels": 32, "lambdas": [0.01]},
+}
+KINDS = sorted(TINY)
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def registry(monkeypatch):
+    monkeypatch.setitem(MODEL_CLASSES, BlockColours.kind, BlockColours)  # the one registry line
+
+
+def image(h=64, w=128, seed=0) -> torch.Tensor:
+    """A smooth colour image with an edge and mild noise, ``[1, 3, h, w]``."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    x = torch.stack([0.2 + 0.6 * xx, 0.3 + 0.5 * yy, 0.5 + 0.3 * (xx > 0.5).float()])
+    g = torch.Generator().manual_seed(seed)
+    return (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1)[None]
+
+
+def trained(kind: str, steps: int = 3) -> CompressionModel:
+    """A tiny model after a few Adam steps, in eval mode with its coding tables built."""
+    torch.manual_seed(0)
+    m = build_model({"kind": kind, **TINY[kind]})
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    m.train()
+    for i in range(steps):
+        x = torch.cat([image(64, 64, seed=i), image(64, 64, seed=i + 10)])
+        rate_idx = torch.arange(2) % len(m.rate_points)
+        loss = m.rd_loss(x, m(x, rate_idx), rate_idx)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    m.update()
+    return m
+
+
+def test_every_registered_class_has_a_tiny_config():
+    missing = set(MODEL_CLASSES) - set(TINY)
+    assert not missing, f"add tiny configs for {sorted(missing)} to TINY (the conformance test covers every model)"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_class_attributes_and_config_round_trip(kind):
+    m = build_model({"kind": kind, **TINY[kind]})
+    assert isinstance(m, CompressionModel) and m.kind == kind
+    assert m.methods and set(m.methods) <= set(METHODS) and m.default_method == m.methods[0]
+    assert m.rate_param in ("lambda", "beta") and m.rate_points == TINY[kind][m.rate_param + "s"]
+    assert isinstance(m.stride, int) and m.stride >= 1 and m.num_sections >= 1 and m.extra_size >= 0
+    config = json.loads(json.dumps(m.config))
+    assert config == {"kind": kind, **TINY[kind]} or build_model(config).config == m.config
+    assert build_model(config).config == m.config
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_and_loss_in_training(kind):
+    torch.manual_seed(0)
+    m = build_model({"kind": kind, **TINY[kind]}).train()
+    x = torch.cat([image(64, 64), image(64, 64, seed=1)])
+    rate_idx = torch.tensor([0, len(m.rate_points) - 1])
+    out = m(x, rate_idx)
+    assert out["x_hat"].shape == x.shape and out["rate_bits"]
+    assert all(torch.all(b >= -1e-6) for b in out["rate_bits"].values())
+    loss = m.rd_loss(x, out, rate_idx)
+    assert {"loss", "bpp", "mse", "psnr"} <= set(loss) and all(torch.isfinite(v) for v in loss.values())
+    loss["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_eval_rate_is_the_coded_size_and_decoding_is_exact(kind):
+    m = trained(kind)
+    x = image()
+    r = len(m.rate_points) - 1
+    with torch.no_grad():
+        c = m.compress(x, r)
+        rate_bits = sum(float(b.double().sum()) for b in m(x, r)["rate_bits"].values())
+    assert isinstance(c, Compressed) and len(c.sections) == m.num_sections and len(c.extra) == m.extra_size
+    assert tuple(c.latent_shape) == (x.shape[2] // m.stride, x.shape[3] // m.stride)
+    assert torch.equal(m.decompress(c.sections, c.latent_shape, r, extra=c.extra), c.x_hat)
+    info, coded = c.information_bits, 8 * c.payload_bytes
+    if m.methods == ("rec",):
+        # REC sends a posterior sample in about KL bits: the bound stated for the shipped PLN is 1.35x KL
+        # + 800 bits; a tiny untrained model's KL is a few hundred bits, dominated by per-part headers
+        assert coded <= 1.35 * info + 800
+    else:
+        # eval-mode rate_bits are the information content, and the range coder spends it to within
+        # 1 % plus its termination (at most 64 bits per section)
+        assert abs(rate_bits - info) <= 1e-3 * info + 1e-6
+        assert abs(coded - info) <= 0.01 * info + 64 * m.num_sections
+
+
+def test_stream_checks_refuse_other_section_counts_and_extra_bytes():
+    m = trained("hyperprior")
+    c = m.compress(image(), 1)
+    with pytest.raises(ValueError, match="section"):
+        m.decompress(c.sections[:1], c.latent_shape, 1)
+    with pytest.raises(ValueError, match="method parameters"):
+        m.decompress(c.sections, c.latent_shape, 1, extra=b"\x01")
+    with pytest.raises(ValueError, match="codes with"):
+        m.compress(image(), 1, method="rec")
+
+
+def test_every_model_round_trips_through_the_codec_in_fresh_processes(tmp_path, monkeypatch):
+    """Each class, exported into a temporary zoo: coded by the codec with 2 threads in this process,
+    decoded by the CLI in one fresh process with 1 thread (the toy model registered there with its one
+    line): identical pixels."""
+    from neurcomp import zoo
+    from neurcomp.codec import compress_image
+
+    zoo_dir = tmp_path / "zoo"
+    for kind in KINDS:
+        m = trained(kind)
+        zoo.export({"config": {"model": m.config}, "model": m.state_dict(), "step": 3}, f"t_{kind}", zoo_dir)
+    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(zoo_dir))
+    zoo._load_cached.cache_clear()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    expected = {}
+    try:
+        x = image(60, 100)[0]  # not a multiple of any stride: the codec pads
+        for e in zoo.list_models(zoo_dir):
+            data, info = compress_image(x, e["name"])
+            (tmp_path / f"{e['name']}.ncz").write_bytes(data)
+            expected[e["name"]] = info["x_hat"]
+    finally:
+        torch.set_num_threads(threads)
+        zoo._load_cached.cache_clear()
+    code = ("import sys, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]); "
+            "from neurcomp.models import MODEL_CLASSES; from toy_model import BlockColours; "
+            "MODEL_CLASSES[BlockColours.kind] = BlockColours; from neurcomp.cli import main; "
+            "sys.exit(max(main(['decompress', f, f[:-4] + '.png']) for f in sys.argv[2:]))")
+    files = [str(tmp_path / f"{name}.ncz") for name in expected]
+    r = subprocess.run([sys.executable, "-c", code, str(TESTS), *files], capture_output=True, text=True,
+                       env={**os.environ, "NEURCOMP_WEIGHTS_PATH": str(zoo_dir)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+    assert len(expected) == sum(len(TINY[k].get("lambdas", TINY[k].get("betas"))) for k in KINDS)
+    for name, x_hat in expected.items():
+        assert np.array_equal(np.asarray(Image.open(tmp_path / f"{name}.png")), x_hat), name
