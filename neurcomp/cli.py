@@ -28,6 +28,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+#: the model ``neurcomp compress`` uses without ``--model``: the mean-scale hyperprior at its middle rate
+DEFAULT_MODEL = "mshp@0.0067"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from .container import METHODS
 
@@ -41,9 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compress", help="compress an image to a .ncz stream")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--model", required=True, help="a name from 'neurcomp models', e.g. mshp@0.0067")
+    s.add_argument("--model", help=f"a name from 'neurcomp models', e.g. mshp@0.0067, or a network with --quality "
+                   f"(default {DEFAULT_MODEL})")
+    s.add_argument("--quality", type=_positive_int, help="rate point of a --model given by its network name "
+                   "(1 = lowest rate)")
     s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own: amortized, rec for a PLN)")
-    s.add_argument("--steps", type=int, help="iterations of an iterative method")
+    s.add_argument("--steps", type=_positive_int, help="iterations of an iterative method (default 2000)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--side-info", help="side information file (bits-back)")
 
@@ -57,9 +74,10 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="compress + decompress images, write per-image metrics as JSON")
     s.add_argument("--images", required=True, nargs="+", help="a folder or image files")
-    s.add_argument("--model", required=True)
+    s.add_argument("--model", required=True, help="a name from 'neurcomp models', or a network with --quality")
+    s.add_argument("--quality", type=_positive_int, help="rate point of a network name (1 = lowest rate)")
     s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own)")
-    s.add_argument("--steps", type=int)
+    s.add_argument("--steps", type=_positive_int)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="centre crop before coding")
     s.add_argument("--json", required=True, help="output JSON file")
@@ -70,6 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--qualities", type=float, nargs="+", help="override the default quality sweep")
     s.add_argument("--json", required=True)
     return p
+
+
+def _model_arg(a) -> str:
+    """The model name of ``--model`` / ``--quality`` (``--model`` alone may be a full name)."""
+    name = a.model or DEFAULT_MODEL
+    if a.quality is None:
+        return name
+    from .zoo import by_quality
+
+    return by_quality(name.split("@")[0], a.quality)["name"]
 
 
 def _images_arg(values):
@@ -93,7 +121,7 @@ def cmd_compress(a) -> int:
 
     if a.side_info:
         raise UsageError("--side-info is only used by --method bitsback, which this version does not provide")
-    r = compress_file(a.input, a.output, a.model, a.method, a.steps, a.seed)
+    r = compress_file(a.input, a.output, _model_arg(a), a.method, a.steps, a.seed)
     print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}), "
           f"{r['enc_s']:.2f} s", file=sys.stderr)
     return 0
@@ -123,7 +151,7 @@ def cmd_eval(a) -> int:
     from .fileio import atomic_write
     from .evaluate import evaluate_model
 
-    records = evaluate_model(_images_arg(a.images), a.model, a.method, a.steps, a.crop, a.seed)
+    records = evaluate_model(_images_arg(a.images), _model_arg(a), a.method, a.steps, a.crop, a.seed)
     atomic_write(a.json, (json.dumps(records, indent=1) + "\n").encode())
     n = len(records)
     print(f"{a.json}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "
@@ -166,7 +194,14 @@ def _run(argv) -> int:
         return _exit_code(e)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"neurcomp: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     try:
         return _run(argv)
     except KeyboardInterrupt:  # also during the imports

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,47 @@ from .zoo import WeightsError, fingerprint, load_pretrained
 
 class MethodUnavailable(ValueError):
     """The method exists in the stream format but not for this model or in this version."""
+
+
+#: the largest image (in pixels) a stream may ask the decoder for, unless ``NEURCOMP_MAX_PIXELS`` says
+#: otherwise: 64 megapixels (e.g. 9248 x 6936, a large phone photo). Decoding runs in tiles, so memory
+#: grows with the image only through the latents and the output (about ``DECODE_BYTES_PER_PIXEL``).
+DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
+#: bytes per pixel a decode holds at its peak beyond the model and one tile (output image, latents,
+#: 8-bit copy), an upper estimate from the large-photo benchmark (benchmarks/large_photos.py)
+DECODE_BYTES_PER_PIXEL = 64
+
+
+def max_pixels() -> int:
+    """The decoder's image-size limit: ``NEURCOMP_MAX_PIXELS`` if set, else ``DEFAULT_MAX_PIXELS``."""
+    value = os.environ.get("NEURCOMP_MAX_PIXELS")
+    try:
+        return int(value) if value else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise ValueError(f"NEURCOMP_MAX_PIXELS must be a whole number of pixels, got {value!r}") from None
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_size(height: int, width: int) -> None:
+    """Refuse (BitstreamError) a header whose image is empty, above :func:`max_pixels`, or would need
+    more memory than this machine has, before any decoding work."""
+    pixels = height * width
+    if pixels == 0:
+        raise BitstreamError(f"corrupted stream: empty image ({height}x{width})")
+    if pixels > max_pixels():
+        raise BitstreamError(f"stream asks for a {height}x{width} image ({pixels / 1e6:.0f} megapixels), above the "
+                             f"decoder's limit of {max_pixels() / 1e6:.0f} megapixels "
+                             "(set NEURCOMP_MAX_PIXELS to decode larger images)")
+    memory = _physical_memory()
+    if memory is not None and pixels * DECODE_BYTES_PER_PIXEL > memory:
+        raise BitstreamError(f"a {height}x{width} image needs about {pixels * DECODE_BYTES_PER_PIXEL / 2 ** 30:.1f} "
+                             f"GiB to decode, more than this machine's {memory / 2 ** 30:.1f} GiB")
 
 
 def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, steps: int | None = None,
@@ -64,6 +106,7 @@ def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, 
 def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
     """Decode a stream to an 8-bit RGB image ``[H, W, 3]``; raises :class:`BitstreamError`."""
     stream = unpack(data)
+    check_size(stream.height, stream.width)
     try:
         model, rate_idx, entry = load_pretrained(stream.model)
     except WeightsError as e:
@@ -72,20 +115,33 @@ def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
         raise BitstreamError(f"stream was written with other weights for {stream.model!r} "
                              f"({stream.weights.hex()} vs installed {fingerprint(entry).hex()})")
     expected = (math.ceil(stream.height / model.stride), math.ceil(stream.width / model.stride))
-    if tuple(stream.latent_shape) != expected or stream.height == 0 or stream.width == 0:
+    if tuple(stream.latent_shape) != expected:
         raise BitstreamError(f"corrupted stream: latent size {stream.latent_shape} does not fit a "
                              f"{stream.height}x{stream.width} image")
     try:
         with torch.no_grad():
             x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx, extra=stream.extra)
-    except (CodingError, IndexError, ValueError, RuntimeError) as e:
-        raise BitstreamError(f"corrupted stream: decoding failed ({e})") from None
+    except CodingError as e:
+        raise BitstreamError(f"corrupted stream: {e}") from None
+    except Exception as e:  # whatever a forged stream makes a decoder do (MemoryError included) is the stream's fault
+        raise BitstreamError(f"corrupted stream: decoding failed ({type(e).__name__}: {e})") from None
     return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream
+
+
+def check_output(dst) -> Path:
+    """Refuse (PermissionError naming it) an output path that exists and is read-only: the atomic
+    rename would otherwise replace it silently."""
+    dst = Path(dst)
+    # the mode bits too: os.access says yes to root, who would replace the file all the same
+    if dst.exists() and (not os.access(dst, os.W_OK) or not dst.stat().st_mode & 0o222):
+        raise PermissionError(13, "output exists and is read-only (remove it or choose another name)", str(dst))
+    return dst
 
 
 def compress_file(src, dst, model_name: str, method: str | None = None, steps: int | None = None,
                   seed: int = 0) -> dict:
     """Read an image file, write a ``.ncz`` atomically; returns sizes and timings."""
+    check_output(dst)
     x = load_image(src)
     t0 = time.perf_counter()
     data, info = compress_image(x, model_name, method, steps, seed)
@@ -97,6 +153,8 @@ def compress_file(src, dst, model_name: str, method: str | None = None, steps: i
 
 
 def decompress_file(src, dst) -> dict:
+    """Decode a ``.ncz`` file to a PNG (written atomically); returns the header's facts and the time."""
+    check_output(dst)
     data = Path(src).read_bytes()
     t0 = time.perf_counter()
     image, stream = decompress_stream(data)

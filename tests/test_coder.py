@@ -64,3 +64,16 @@ def test_escapes_are_counted_in_the_information_content():
     blob = encode_symbols(values, idx, tables)
     ideal_bits = tables.information_bits(values, idx)
     assert ideal_bits - 64 <= 8 * len(blob) <= ideal_bits * 1.005 + 64
+
+
+def test_sections_with_trailing_missing_or_altered_bytes_and_huge_symbols_are_refused():
+    tables = PmfTables.from_probabilities([np.array([0.2, 0.5, 0.3])], offsets=[-1])
+    values = np.array([0, 1, -1, 0, 40, -3] * 30, np.int64)
+    idx = np.zeros(values.size, np.int64)
+    blob = encode_symbols(values, idx, tables)
+    assert np.array_equal(decode_symbols(blob, idx, tables), values)
+    for bad in (blob + b"\0\0\0\0", blob[:-4], blob + blob[-4:], b"", blob[:4] + bytes([blob[4] ^ 1]) + blob[5:]):
+        with pytest.raises(CodingError):
+            decode_symbols(bad, idx, tables)
+    with pytest.raises(CodingError, match="magnitude"):
+        encode_symbols(np.array([1 << 40]), np.zeros(1, np.int64), tables)

@@ -109,6 +109,12 @@ class BitReader:
             self._pos += 1
         return v
 
+    def finish(self) -> None:
+        """CodingError unless only the last byte's zero padding is left unread."""
+        left = 8 * len(self._data) - self._pos
+        if left >= 8 or (left and self._data[-1] & ((1 << left) - 1)):
+            raise CodingError("bit string has bytes after its last code")
+
 
 def elias_gamma_encode(w: BitWriter, n: int) -> None:
     """Elias-gamma of ``n >= 1``: ``floor(log2 n)`` zeros, then ``n`` in binary."""

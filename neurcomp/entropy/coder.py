@@ -30,6 +30,9 @@ from .bits import decode_uniform_gamma, encode_uniform_gamma, uniform_gamma_bits
 from .errors import CodingError
 
 PRECISION_BITS = 20
+#: symbols beyond this magnitude (the int32 range) are refused by both sides: no latent gets near it,
+#: and a forged escape code could otherwise ask for values up to 2^62
+MAX_SYMBOL = (1 << 31) - 1
 
 
 def quantize_pmf(probs: np.ndarray, tail_mass: float) -> np.ndarray:
@@ -176,8 +179,11 @@ def _plan(table_idx: np.ndarray, tables: PmfTables) -> tuple[np.ndarray, np.ndar
 
 
 def encode_symbols(values: np.ndarray, table_idx: np.ndarray, tables: PmfTables) -> bytes:
-    """Range-code integer ``values``, value i under table ``table_idx[i]``; returns bytes."""
+    """Range-code integer ``values`` (``|value| <= MAX_SYMBOL``), value i under table ``table_idx[i]``;
+    returns bytes."""
     values = np.asarray(values, np.int64).ravel()
+    if values.size and int(np.abs(values).max()) > MAX_SYMBOL:
+        raise CodingError(f"symbol magnitude above {MAX_SYMBOL}")
     table_idx, order = _plan(table_idx, tables)
     if values.size != table_idx.size:
         raise CodingError("values and table indexes differ in length")
@@ -204,7 +210,13 @@ def encode_symbols(values: np.ndarray, table_idx: np.ndarray, tables: PmfTables)
 
 
 def decode_symbols(data: bytes, table_idx: np.ndarray, tables: PmfTables) -> np.ndarray:
-    """Inverse of :func:`encode_symbols` (the decoder must know ``table_idx``)."""
+    """Inverse of :func:`encode_symbols` (the decoder must know ``table_idx``).
+
+    Raises :class:`CodingError` unless ``data`` is exactly what :func:`encode_symbols` writes for the
+    decoded symbols: the decoded symbols are coded again and compared byte for byte, so a section
+    with trailing, missing or altered bytes is refused (a range decoder alone reads past the end of
+    its data, or stops early, without noticing), and so is a symbol beyond ``MAX_SYMBOL``.
+    """
     if len(data) % 4:
         raise CodingError("range-coded section length is not a multiple of 4 bytes")
     table_idx, order = _plan(table_idx, tables)
@@ -230,4 +242,8 @@ def decode_symbols(data: bytes, table_idx: np.ndarray, tables: PmfTables) -> np.
         raise
     except Exception as e:  # constriction raises on exhausted / invalid data
         raise CodingError(f"range decoder failed: {e}") from e
+    if out.size and int(np.abs(out).max()) > MAX_SYMBOL:
+        raise CodingError("decoded symbol out of range")
+    if encode_symbols(out, table_idx, tables) != bytes(data):
+        raise CodingError("range-coded section does not end where its symbols end (trailing, missing or altered bytes)")
     return out

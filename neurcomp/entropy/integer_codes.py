@@ -107,16 +107,33 @@ class RangeWriter:
 
 
 class RangeReader:
+    """Reads what a :class:`RangeWriter` wrote, in the same order. :meth:`finish` checks that the data
+    was exactly that: it replays every decoded symbol into a new encoder and compares the bytes."""
+
     def __init__(self, data: bytes):
         if len(data) % 4:
             raise CodingError("range-coded section length is not a multiple of 4 bytes")
-        self.dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, "<u4").astype(np.uint32))
+        self._data = bytes(data)
+        self._log = []
+        self.dec = constriction.stream.queue.RangeDecoder(np.frombuffer(self._data, "<u4").astype(np.uint32))
 
     def _decode(self, model, n):
         try:
-            return self.dec.decode(model, int(n)).astype(np.int64)
+            out = self.dec.decode(model, int(n)).astype(np.int64)
         except Exception as e:  # constriction raises on exhausted or invalid data
             raise CodingError(f"range decoder failed: {e}") from e
+        self._log.append((model, out))
+        return out
+
+    def finish(self) -> None:
+        """CodingError unless the data ends exactly where the decoded symbols end (no trailing, missing
+        or altered bytes)."""
+        enc = constriction.stream.queue.RangeEncoder()
+        for model, values in self._log:
+            if values.size:
+                enc.encode(values.astype(np.int32), model)
+        if enc.get_compressed().astype("<u4").tobytes() != self._data:
+            raise CodingError("range-coded section does not end where its symbols end")
 
     def uint(self, n: int, nbits) -> np.ndarray:
         nb = np.broadcast_to(np.asarray(nbits, np.int64), (n,)).copy()

@@ -82,6 +82,7 @@ Example:
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -91,9 +92,8 @@ from ..entropy import CodingError, GaussianConditional
 from .base import Compressed, CompressionModel
 from .hyperprior import TransformCoder
 from .rate import rate_index
+from .tiling import maybe_tiled
 
-#: decoded symbols larger than this in magnitude mean a corrupted stream (no sane latent gets near it)
-MAX_SYMBOL = 1 << 24
 #: padding of every convolution of the hierarchical model (transposed ones excepted). Replicate, not
 #: zeros: on 64x64 training patches the upper levels are 2x2 / 4x4 maps, all border, and with zero
 #: padding the top-down prior learns to rely on the zeros; on a Kodak image its interior positions
@@ -131,12 +131,6 @@ def coding_scale(gc: GaussianConditional, scale: torch.Tensor) -> torch.Tensor:
     """The scale the range coder actually uses for ``scale``: the nearest entry of the fixed table."""
     table = torch.from_numpy(gc.scale_table()).to(scale.device)
     return table[gc.scale_index(scale).to(scale.device)].to(scale.dtype)
-
-
-def _check_symbols(sym: torch.Tensor) -> torch.Tensor:
-    if sym.numel() and int(sym.abs().max()) > MAX_SYMBOL:
-        raise CodingError("decoded latent out of range")
-    return sym
 
 
 # ============================================================================ flat model
@@ -200,7 +194,7 @@ class DiscretizedVAE(TransformCoder):
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
         self.check_method(method)
         gain, inv_gain, _ = self.gains(rate_idx, 1, x.device)
-        y = (self.g_a(x) * gain).double().cpu()
+        y = (self.analyze(x) * gain).double().cpu()
         mean, scale = self.exact_prior(rate_idx)
         sym = torch.round(y - mean)
         scale = scale.expand_as(sym)
@@ -214,7 +208,7 @@ class DiscretizedVAE(TransformCoder):
         _, inv_gain, _ = self.gains(rate_idx, 1, "cpu")
         mean, scale = self.exact_prior(rate_idx)
         scale = scale.expand(1, self.M, *[int(v) for v in latent_shape])
-        sym = _check_symbols(self.entropy_y.decompress(sections[0], scale)).double()
+        sym = self.entropy_y.decompress(sections[0], scale).double()
         return self.reconstruct(sym + mean, inv_gain)
 
 
@@ -324,8 +318,8 @@ class HierarchicalDVAE(CompressionModel):
 
     # -- the two passes
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Bottom-up features ``e_i`` (0 = finest)."""
-        feats = [self.stem(x)]
+        """Bottom-up features ``e_i`` (0 = finest); the full-resolution stem runs in tiles on large images."""
+        feats = [maybe_tiled(self.stem, x, Fraction(1, 8), 512, 64)]
         for block in self.enc:
             feats.append(block(feats[-1]))
         return feats
@@ -354,7 +348,7 @@ class HierarchicalDVAE(CompressionModel):
             zin = self.z_in[i](z.to(dtype) * inv_gains[i])
             h = zin if h is None else h + zin
             h = self.dec[i](h)
-        return self.out(h)
+        return maybe_tiled(self.out, h, 8, 32, 4)  # stride 8 -> pixels, in tiles on large images
 
     # -- model
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
@@ -427,7 +421,7 @@ class HierarchicalDVAE(CompressionModel):
             j = self.levels - 1 - i  # the section of level i: the top level is section 0
             if j >= received:
                 return mean
-            k = _check_symbols(self.entropy.decompress(sections[j], scale.contiguous()))
+            k = self.entropy.decompress(sections[j], scale.contiguous())
             return mean + k.double()
 
         top_hw = tuple(int(v) for v in latent_shape)
@@ -480,4 +474,4 @@ class HierarchicalDVAE(CompressionModel):
         return {"x": x.clamp(0, 1), "symbols": symbols, "latents": latents}
 
 
-__all__ = ["DiscretizedVAE", "HierarchicalDVAE", "ResBlock", "discretized_gaussian_pmf", "coding_scale", "MAX_SYMBOL"]
+__all__ = ["DiscretizedVAE", "HierarchicalDVAE", "ResBlock", "discretized_gaussian_pmf", "coding_scale"]

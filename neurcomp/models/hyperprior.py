@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -36,6 +37,12 @@ from ..inference import ENCODERS as ITERATIVE_ENCODERS
 from ..layers import GDN, conv, deconv
 from .base import Compressed, CompressionModel
 from .rate import rate_index, rate_values
+from .tiling import maybe_tiled
+
+#: tiles for large images (see :mod:`neurcomp.models.tiling`): the analysis runs on 512-pixel tiles with
+#: 64 pixels of context, the synthesis on 32-latent tiles with 4 latents of context (more than the
+#: receptive fields of four 5x5 stride-2 layers)
+ANALYSIS_TILE, ANALYSIS_MARGIN, SYNTHESIS_TILE, SYNTHESIS_MARGIN = 512, 64, 32, 4
 
 
 def analysis(N: int, M: int) -> nn.Sequential:
@@ -52,6 +59,7 @@ class TransformCoder(CompressionModel):
 
     kind = "abstract"
     stride = 16
+    stride_a = 16  # of the analysis / synthesis transforms (the hyperprior models' stride is 64)
 
     def __init__(self, N: int, M: int, lambdas):
         super().__init__()
@@ -86,6 +94,10 @@ class TransformCoder(CompressionModel):
             return v + torch.empty_like(v).uniform_(-0.5, 0.5)
         return torch.round(v - offset) + offset
 
+    def analyze(self, x: torch.Tensor) -> torch.Tensor:
+        """``g_a(x)`` for coding: in one piece for images up to a megapixel, tiled above (bounded memory)."""
+        return maybe_tiled(self.g_a, x, Fraction(1, self.stride_a), ANALYSIS_TILE, ANALYSIS_MARGIN)
+
     def synthesize(self, y_hat: torch.Tensor, inv_gain: torch.Tensor) -> torch.Tensor:
         return self.g_s(y_hat * inv_gain)
 
@@ -93,7 +105,9 @@ class TransformCoder(CompressionModel):
         """The codec's synthesis: float64, so that the 8-bit output does not depend on thread
         counts or summation order (float32 convolutions differ in the last bits between a
         1- and a 2-thread process, enough to flip a few pixels)."""
-        return self.decoding_copy().g_s(y_hat.double().cpu() * inv_gain.double().cpu()).float()
+        g_s = self.decoding_copy().g_s
+        y = y_hat.double().cpu() * inv_gain.double().cpu()
+        return maybe_tiled(g_s, y, self.stride_a, SYNTHESIS_TILE, SYNTHESIS_MARGIN).float()
 
 
 class FactorizedPrior(TransformCoder):
@@ -116,7 +130,7 @@ class FactorizedPrior(TransformCoder):
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None) -> Compressed:
         self.check_method(method)
         gain, inv_gain, _ = self.gains(rate_idx, 1, x.device)
-        y_int = torch.round(self.g_a(x) * gain)
+        y_int = torch.round(self.analyze(x) * gain)
         return Compressed([self.entropy_y.compress(y_int)], tuple(y_int.shape[2:]), self.reconstruct(y_int, inv_gain),
                           {"y": self.entropy_y.information_bits(y_int)})
 
@@ -191,7 +205,7 @@ class _Hyperprior(TransformCoder):
             return ITERATIVE_ENCODERS[method](self, x, rate_idx, steps=steps, seed=seed)
         gain, inv_gain, idx = self.gains(rate_idx, 1, x.device)
         hgain, _ = self.hgains(idx)
-        y = self.g_a(x) * gain
+        y = self.analyze(x) * gain
         z_int = torch.round(self.h_a(self.hyper_input(y)) * hgain)
         return self.compress_latents(y, z_int, rate_idx)
 

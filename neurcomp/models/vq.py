@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import copy
 import math
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -80,6 +81,7 @@ import torch.nn as nn
 from ..entropy.coder import PRECISION_BITS, CodingError, PmfTables, TableStore, decode_symbols, encode_symbols
 from .base import Compressed, CompressionModel
 from .rate import rate_values
+from .tiling import maybe_tiled
 
 LN2 = math.log(2.0)
 CODEBOOK_INITS = ("kmeans++", "uniform")
@@ -302,6 +304,9 @@ class VQAutoencoder(CompressionModel):
         """Encoder outputs of ``x`` as vectors ``[N, d]`` (float32)."""
         return self._to_vectors(self.encoder(x).float())
 
+    def _tiled_encoder(self, x: torch.Tensor) -> torch.Tensor:
+        return maybe_tiled(self.encoder, x, Fraction(1, self.stride), 512, 64)
+
     @torch.no_grad()
     def init_codebook(self, x_or_vectors: torch.Tensor, method: str | None = None,
                       generator: torch.Generator | None = None) -> None:
@@ -403,7 +408,8 @@ class VQAutoencoder(CompressionModel):
         b, _, h, w = indices.shape
         m64 = self.decoding_copy()
         z_hat = m64.codebook[indices.reshape(-1).long().cpu()]
-        return m64.decoder(self._from_vectors(z_hat, b, h, w)).float()
+        z = self._from_vectors(z_hat, b, h, w)
+        return maybe_tiled(m64.decoder, z, self.stride, 512 // self.stride, 64 // self.stride).float()
 
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
         if self.training and not bool(self.codebook_initialized):
@@ -460,7 +466,7 @@ class VQAutoencoder(CompressionModel):
     @torch.no_grad()
     def code_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Hard code indices ``[B, groups, h, w]`` of a (padded) batch."""
-        v = self.latent_vectors(x)
+        v = self._to_vectors(self._tiled_encoder(x).float())
         b, _, hh, ww = x.shape
         return hard_assignment(v, self.codebook.float()).reshape(b, self.groups, hh // self.stride, ww // self.stride)
 

@@ -241,6 +241,8 @@ def _grouped_decode(header, sections, hint, seed, domain):
     else:
         br = BitReader(sections[1])
         idx = np.array([elias_delta_decode(br) - 1 for _ in range(n_groups)], np.int64)
+        br.finish()
+    rr.finish()
     if sizes.sum() != D - n_out:
         raise CodingError("corrupt REC stream: group sizes do not add up")
     eps = np.empty(D)
@@ -335,6 +337,7 @@ def _hinted_decode(header, sections, hint, seed, domain):
     if sizes.sum() != D - n_out:
         raise CodingError("corrupt REC stream: groups do not cover the latent")
     idx = rr.log_classes(sizes.size, B + t + S)
+    rr.finish()
     eps = np.empty(D)
     g, pos = group_positions(sizes)
     eps[~mask] = regenerate(seed, domain, g, pos, idx) if g.size else np.zeros(0)
@@ -361,7 +364,9 @@ def _miracle_encode(method, m, s, hint, seed, domain, p):
 
 def _miracle_decode(header, sections, hint, seed, domain):
     D = header.dims
-    idx = elias_delta_decode(BitReader(sections[0])) - 1
+    br = BitReader(sections[0])
+    idx = elias_delta_decode(br) - 1
+    br.finish()
     return regenerate(seed, domain, np.zeros(D, np.int64), np.arange(D), np.array([idx]))
 
 
@@ -381,7 +386,9 @@ def _harsha_encode(method, m, s, hint, seed, domain, p):
 
 def _harsha_decode(header, sections, hint, seed, domain):
     br = BitReader(sections[0])
-    return np.array([harsha_decode(elias_delta_decode(br) - 1, seed, d, domain) for d in range(header.dims)])
+    eps = np.array([harsha_decode(elias_delta_decode(br) - 1, seed, d, domain) for d in range(header.dims)])
+    br.finish()
+    return eps
 
 
 # ----------------------------------------------------------------------------- the registry

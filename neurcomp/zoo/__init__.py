@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,13 +45,37 @@ def weights_dirs() -> list[Path]:
     return [WEIGHTS_DIR, *extra]
 
 
+CARD_KEYS = ("name", "file", "config", "params", "sha256")
+
+
+def _read_card(path: Path) -> dict:
+    """A model card, checked for what the zoo needs; WeightsError naming the file otherwise."""
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightsError(f"model card {path} is not readable JSON ({e})") from None
+    missing = [k for k in CARD_KEYS if not isinstance(card, dict) or k not in card]
+    if missing:
+        raise WeightsError(f"model card {path} lacks {', '.join(missing)}")
+    cfg = card["config"]
+    if not isinstance(cfg, dict) or not any(isinstance(cfg.get(k), list) and cfg[k] for k in ("lambdas", "betas")):
+        raise WeightsError(f"model card {path} has no rate points (config.lambdas or config.betas)")
+    card["_dir"] = str(path.parent)
+    return card
+
+
 def _cards(weights_dir: Path | None = None) -> list[dict]:
+    """Every card of the shipped folder and the user folders; a bad card in a user folder is skipped with
+    a one-line warning (the other models keep working); one in the shipped folder is an error."""
     cards = []
     dirs = weights_dirs() if weights_dir is None else [Path(weights_dir)]
     for p in sorted(q for d in dirs for q in d.glob("*.json")):
-        card = json.loads(p.read_text())
-        card["_dir"] = str(p.parent)
-        cards.append(card)
+        try:
+            cards.append(_read_card(p))
+        except WeightsError as e:
+            if p.parent == WEIGHTS_DIR:
+                raise
+            warnings.warn(f"skipping {e}", stacklevel=2)
     return cards
 
 
@@ -77,9 +102,27 @@ def resolve(name: str, weights_dir: Path | None = None) -> dict:
     bases = sorted({e["base"] for e in entries})
     if name in bases:
         raise UnknownModel(f"model {name!r} has several rate points; pick one of: "
-                           + ", ".join(e["name"] for e in entries if e["base"] == name))
+                           + ", ".join(e["name"] for e in entries if e["base"] == name) + " (or add --quality N)")
     known = ", ".join(e["name"] for e in entries) or "(none shipped)"
     raise UnknownModel(f"unknown model {name!r}; shipped models: {known}")
+
+
+def by_quality(base: str, quality: int, weights_dir: Path | None = None) -> dict:
+    """The entry of network ``base`` at ``quality`` (1 = the lowest rate, as CompressAI and JPEG tools
+    count: the smallest lambda, or the largest beta).
+
+    Example:
+        >>> by_quality("mshp", 1)["name"], by_quality("pln", 1)["name"]
+        ('mshp@0.0009', 'pln@1100')
+    """
+    entries = [e for e in list_models(weights_dir) if e["base"] == base]
+    if not entries:
+        known = ", ".join(sorted({e["base"] for e in list_models(weights_dir)}))
+        raise UnknownModel(f"unknown network {base!r}; shipped networks: {known}")
+    entries.sort(key=lambda e: -e["value"] if e["rate_param"] == "beta" else e["value"])
+    if not 1 <= int(quality) <= len(entries):
+        raise UnknownModel(f"{base} has qualities 1..{len(entries)} (1 = lowest rate), not {quality}")
+    return entries[int(quality) - 1]
 
 
 def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Module:
@@ -94,10 +137,15 @@ def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Modu
         if actual != sha256:
             raise WeightsError(f"weights file {path} has sha256 {actual[:16]}..., expected {sha256[:16]}...: "
                                "the file is corrupted or was replaced")
-    state = load_file(str(path))
-    model = build_model(config)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model.load_state_dict(state)
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for a malformed file
+        raise WeightsError(f"weights file {path} is not a valid safetensors file ({e})") from None
+    try:
+        model = build_model(config)
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        raise WeightsError(f"weights file {path} does not fit its card's config ({str(e).splitlines()[0]})") from None
     return model.eval()
 
 
