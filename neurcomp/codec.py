@@ -114,6 +114,8 @@ def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
     if fingerprint(entry) != stream.weights:
         raise BitstreamError(f"stream was written with other weights for {stream.model!r} "
                              f"({stream.weights.hex()} vs installed {fingerprint(entry).hex()})")
+    if stream.method not in model.methods:
+        raise BitstreamError(f"corrupted stream: {stream.model} does not code with method {stream.method!r}")
     expected = (math.ceil(stream.height / model.stride), math.ceil(stream.width / model.stride))
     if tuple(stream.latent_shape) != expected:
         raise BitstreamError(f"corrupted stream: latent size {stream.latent_shape} does not fit a "

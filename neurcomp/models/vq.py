@@ -305,7 +305,7 @@ class VQAutoencoder(CompressionModel):
         return self._to_vectors(self.encoder(x).float())
 
     def _tiled_encoder(self, x: torch.Tensor) -> torch.Tensor:
-        return maybe_tiled(self.encoder, x, Fraction(1, self.stride), 512, 64)
+        return maybe_tiled(self.encoder, x, Fraction(1, self.stride), 256, 64)
 
     @torch.no_grad()
     def init_codebook(self, x_or_vectors: torch.Tensor, method: str | None = None,
@@ -409,7 +409,9 @@ class VQAutoencoder(CompressionModel):
         m64 = self.decoding_copy()
         z_hat = m64.codebook[indices.reshape(-1).long().cpu()]
         z = self._from_vectors(z_hat, b, h, w)
-        return maybe_tiled(m64.decoder, z, self.stride, 512 // self.stride, 64 // self.stride).float()
+        # 256-pixel tiles: the full-resolution 3x3 convolutions' im2col buffers (64 channels, float64)
+        # cost about 4.6 KB per pixel of a tile
+        return maybe_tiled(m64.decoder, z, self.stride, 256 // self.stride, 64 // self.stride).float()
 
     def forward(self, x: torch.Tensor, rate_idx=0) -> dict:
         if self.training and not bool(self.codebook_initialized):
