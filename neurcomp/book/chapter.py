@@ -1,0 +1,163 @@
+"""The chapter object every chapter starts with: profile, threads, device, plot style (:func:`setup`).
+
+Part of :mod:`neurcomp.book` (see there for units and conventions).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__, data, plotting
+
+
+#: the compute profiles a chapter can run in
+PROFILES = ("quick", "full")
+
+
+@dataclass
+class Chapter:
+    """What :func:`setup` returns: the chapter's profile, device and start time.
+
+    Attributes
+    ----------
+    profile : str
+        ``"quick"`` (CPU-sized runs, minutes) or ``"full"`` (paper-sized runs, hours).
+    device : torch.device
+        Where the chapter's own training / optimization runs (the codec always runs on the CPU).
+    data_dir : pathlib.Path
+        The data folder (``$NEURCOMP_DATA``, or ``~/.cache/neurcomp``).
+    t_start : float
+        ``time.perf_counter()`` at setup, in seconds.
+
+    Examples
+    --------
+    >>> ch = Chapter("full", torch.device("cpu"), Path("."), time.perf_counter())
+    >>> ch.quick, ch.pick(quick=128, full=None)
+    (False, None)
+    """
+
+    profile: str
+    device: torch.device
+    data_dir: Path
+    t_start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def quick(self) -> bool:
+        """True in the ``quick`` profile."""
+        return self.profile == "quick"
+
+    def pick(self, quick: Any, full: Any) -> Any:
+        """``quick`` in the quick profile, else ``full`` (e.g. a number of steps or images).
+
+        Examples
+        --------
+        >>> Chapter("quick", torch.device("cpu"), Path(".")).pick(300, 2000)
+        300
+        """
+        return quick if self.quick else full
+
+    def elapsed(self) -> float:
+        """Seconds since :func:`setup`.
+
+        Examples
+        --------
+        >>> Chapter("quick", torch.device("cpu"), Path(".")).elapsed() >= 0
+        True
+        """
+        return time.perf_counter() - self.t_start
+
+    def done(self) -> str:
+        """The chapter's last line: its run time in seconds and the profile (printed and returned).
+
+        Examples
+        --------
+        >>> line = Chapter("quick", torch.device("cpu"), Path(".")).done()  # doctest: +ELLIPSIS
+        chapter run time: ... s (profile quick)
+        """
+        line = f"chapter run time: {self.elapsed():.0f} s (profile {self.profile})"
+        print(line)
+        return line
+
+
+def _inline_figures() -> None:
+    """``%matplotlib inline`` when running in a Jupyter kernel (nothing elsewhere)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None and type(ip).__name__ == "ZMQInteractiveShell":
+        ip.run_line_magic("matplotlib", "inline")
+
+
+def setup(profile: str | None = None, threads: int | None = None, device: str = "cpu", style: bool = True,
+          banner: bool = True) -> Chapter:
+    """Set a chapter up: check the profile, set threads and device, apply the plot style.
+
+    Parameters
+    ----------
+    profile : str, optional
+        ``"quick"`` or ``"full"``. A chapter passes ``os.environ.get("NEURCOMP_PROFILE", "quick")``
+        so that the reader sees where it comes from; ``None`` reads that variable here.
+    threads : int, optional
+        torch's intra-op thread count. Default: 1 in the quick profile (its tensors are small,
+        and on a shared CPU more threads were several times slower), torch's own choice in full.
+    device : {"cpu", "auto", "full"}
+        ``"auto"``: a GPU (CUDA or MPS) when there is one, else the CPU; ``"full"``: the same in
+        the full profile, the CPU in the quick one; ``"cpu"``: always the CPU.
+    style : bool
+        In a Jupyter kernel, show figures inline (``%matplotlib inline``, which also wins over an
+        ``MPLBACKEND=Agg`` set by CI); then apply :func:`neurcomp.plotting.set_style`, and lay every
+        figure out automatically (``figure.autolayout``, as ``fig.tight_layout()`` does).
+    banner : bool
+        Print one line: package version, profile, device, data folder, torch version.
+
+    Returns
+    -------
+    Chapter
+        Profile, device, data folder and start time of the chapter.
+
+    Raises
+    ------
+    ValueError
+        For a profile other than ``"quick"`` / ``"full"`` or an unknown ``device``.
+
+    Examples
+    --------
+    >>> ch = setup("quick", device="full", banner=False)
+    >>> ch.device.type, torch.get_num_threads()
+    ('cpu', 1)
+    >>> setup("fast")
+    Traceback (most recent call last):
+    ...
+    ValueError: NEURCOMP_PROFILE must be 'quick' or 'full', got 'fast'
+    """
+    if profile is None:
+        profile = os.environ.get("NEURCOMP_PROFILE", "quick")
+    if profile not in PROFILES:
+        raise ValueError(f"NEURCOMP_PROFILE must be 'quick' or 'full', got {profile!r}")
+    if device not in ("cpu", "auto", "full"):
+        raise ValueError(f"device must be 'cpu', 'auto' or 'full', got {device!r}")
+    if threads is None and profile == "quick":
+        threads = 1
+    if threads:
+        torch.set_num_threads(int(threads))
+    from ..train import pick_device
+
+    dev = pick_device() if device == "auto" or (device == "full" and profile == "full") else torch.device("cpu")
+    if style:
+        _inline_figures()  # first: the inline backend resets some of the style
+        plotting.set_style()
+        import matplotlib as mpl
+
+        mpl.rcParams["figure.autolayout"] = True  # every figure is laid out as by fig.tight_layout()
+    ch = Chapter(profile, dev, data.data_dir())
+    if banner:
+        print(f"neurcomp {__version__} | profile: {profile} | device: {dev} | data: {ch.data_dir} "
+              f"| torch {torch.__version__}")
+    return ch
