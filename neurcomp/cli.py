@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 
 from . import BitstreamError, __version__
 
@@ -179,11 +180,24 @@ def _exit_code(e: BaseException) -> int:
     return 2 if isinstance(e, (UsageError, UnknownModel, MethodUnavailable)) else 1
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame):
+    """Ctrl-C: raise KeyboardInterrupt as usual, and remember it, in case a library's import swallows it."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def _run(argv) -> int:
     from .baselines import CodecUnavailable
     from .codec import MethodUnavailable
     from .data import DataError
     from .zoo import WeightsError
+
+    if _interrupted:  # a Ctrl-C during the imports that some import caught
+        raise KeyboardInterrupt
 
     try:
         a = _parser().parse_args(argv)
@@ -199,8 +213,11 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv=None) -> int:
+    import signal
     import warnings
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
     warnings.showwarning = _one_line_warning
     try:
         return _run(argv)

@@ -361,3 +361,28 @@ def test_stacked_bars_pages_and_explorer(capsys):
     assert st.selected_index == 0 and isinstance(st.children[0], widgets.HBox)
     book.explorer(book.slider(["1", "2"], "x", st), content=st)
     assert "VBox" in capsys.readouterr().out  # displayed (as text outside a notebook)
+
+
+def test_grid_explorer_prerenders_every_frame_and_links_the_sliders_in_the_browser():
+    import ipywidgets as widgets
+
+    def frame(t):
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, t])
+        ax.set_ylim(0, 10)
+        return fig
+
+    box = book.grid_explorer(frame, {"t": [0.1, 1.0, 10.0]}, show=False)
+    slider_, stack_ = box.children
+    assert isinstance(stack_, widgets.Stack) and len(stack_.children) == 3  # one pre-rendered page per value
+    pngs = [bytes(page.children[0].value) for page in stack_.children]
+    assert all(p[:4] == b"\x89PNG" for p in pngs) and len(set(pngs)) == 3  # figures differ per value
+    assert slider_.options == ("0.1", "1", "10") and stack_.selected_index == slider_.index == 1
+    from ipywidgets.widgets.widget import _instances
+    from ipywidgets.widgets.widget_link import Link
+
+    links = [w for w in _instances.values() if isinstance(w, Link) and w.source[0] is slider_ and w.target[0] is stack_]
+    assert links  # a jslink: the page turns in the browser, without a kernel
+    assert not plt.get_fignums()  # the frames' figures are closed after rendering
+    with pytest.raises(ValueError, match="one or two"):
+        book.grid_explorer(frame, {"a": [1], "b": [2], "c": [3]}, show=False)

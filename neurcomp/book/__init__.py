@@ -52,14 +52,13 @@ from .records import (baseline_records, bd, bd_table, code_sweep, curves, evalua
                       psnr_at, psnr_table, round_trip, same_rate, table)
 from .figures import (colors, crop_grid, image_strip, label_points, learning_curve, moving_average, plot_learning_curve,
                       plot_sweep, plot_training, rd_figure, show_image, smooth, stacked_bars, zoom_rd)
-from .explorers import card, explorer, fig_png, pages, png, slider, stack
+from .explorers import card, explorer, fig_png, grid_explorer, pages, png, slider, stack
 from .training import train_live
 from .latents import decode_latents, final_gap, forward, rd_point
 
-__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "load",
-           "load_crop", "evaluate_networks", "baseline_records", "code_sweep", "round_trip", "curves", "means",
-           "bd", "bd_table", "psnr_table", "psnr_at", "same_rate", "print_header", "table", "moving_average",
-           "smooth", "plot_training", "zoom_rd", "colors", "label_points", "plot_sweep", "rd_figure",
-           "show_image", "stacked_bars", "crop_grid", "image_strip", "learning_curve", "plot_learning_curve",
-           "png", "fig_png", "card", "slider", "pages", "stack", "explorer", "train_live", "final_gap", "forward",
-           "decode_latents", "rd_point"]
+__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "load", "load_crop",
+           "evaluate_networks", "baseline_records", "code_sweep", "round_trip", "curves", "means", "bd", "bd_table",
+           "psnr_table", "psnr_at", "same_rate", "print_header", "table", "moving_average", "smooth", "plot_training",
+           "zoom_rd", "colors", "label_points", "plot_sweep", "rd_figure", "show_image", "stacked_bars", "crop_grid",
+           "image_strip", "learning_curve", "plot_learning_curve", "png", "fig_png", "card", "slider", "pages",
+           "stack", "explorer", "grid_explorer", "train_live", "final_gap", "forward", "decode_latents", "rd_point"]

@@ -5,7 +5,7 @@ Part of :mod:`neurcomp.book` (see there for units and conventions).
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -221,3 +221,81 @@ def explorer(*controls, content, left=None) -> None:
     from IPython.display import display
 
     display(widgets.VBox([*controls, widgets.HBox([left, content]) if left is not None else content]))
+
+
+def _as_page(item, width: str):
+    """A page widget from what a render function returns: a matplotlib figure (rendered to PNG and
+    closed), PNG bytes or an image (a :func:`card`), a list of those (a row), or a widget as it is."""
+    import matplotlib.figure
+
+    if isinstance(item, (list, tuple)):
+        return [_as_page(i, width) for i in item]
+    if isinstance(item, matplotlib.figure.Figure):
+        return card(fig_png(item), width=width)
+    if isinstance(item, (bytes, np.ndarray, torch.Tensor)):
+        return card(item, width=width)
+    return item
+
+
+def grid_explorer(render: Callable[..., Any], grid: Mapping[str, Sequence[Any]], index: Mapping[str, int] | None = None,
+                  left=None, width: str = "640px", show: bool = True):
+    """The book's one pattern for explorers: ``render`` pre-rendered over a grid of one or two
+    parameters, behind sliders that are linked in the browser, so the explorer works on the static
+    HTML page (no kernel) as well as in a live one.
+
+    Parameters
+    ----------
+    render : callable
+        ``render(**point)`` for every grid point (keyword arguments named like ``grid``'s keys);
+        returns a matplotlib figure (rendered to PNG and closed), PNG bytes, an image, a widget
+        (e.g. a :func:`card`), or a list of those (shown as a row).
+    grid : mapping
+        ``{name: values}`` with one or two parameters; the names label the sliders. With two, the
+        first slider picks a stack of pages and the second turns the pages inside every stack.
+    index : mapping, optional
+        ``{name: position}`` of the first page (default: the middle of each parameter).
+    left : widget, optional
+        A fixed widget left of the pages (e.g. the original image).
+    width : str
+        CSS width of rendered figures and images.
+    show : bool
+        Display the explorer (default) and return nothing (so that a cell ending with the call shows
+        it once), or return it without displaying it.
+
+    Returns
+    -------
+    ipywidgets.VBox or None
+        With ``show=False``: the sliders, then the pages.
+
+    Examples
+    --------
+    >>> import ipywidgets as widgets
+    >>> ex = grid_explorer(lambda a, b: widgets.HTML(f"{a}{b}"), {"a": [1, 2], "b": "xyz"}, show=False)
+    >>> [type(w).__name__ for w in ex.children], ex.children[2].children[1].children[0].value
+    (['SelectionSlider', 'SelectionSlider', 'Stack'], '2x')
+    """
+    import ipywidgets as widgets
+
+    names = list(grid)
+    if len(names) not in (1, 2):
+        raise ValueError(f"grid_explorer takes one or two parameters, got {names}")
+    values = [list(grid[n]) for n in names]
+    start = [(index or {}).get(n, len(v) // 2) for n, v in zip(names, values)]
+    labels = [[f"{v:g}" if isinstance(v, float) else str(v) for v in vs] for vs in values]
+    if len(names) == 1:
+        sliders_, content = stack([_as_page(render(**{names[0]: v}), width) for v in values[0]], labels[0], names[0],
+                                  start[0])
+        sliders_ = [sliders_]
+    else:
+        inner = [pages([_as_page(render(**{names[0]: a, names[1]: b}), width) for b in values[1]], start[1])
+                 for a in values[0]]
+        inner_slider = slider(labels[1], names[1], inner, start[1])
+        outer_slider, content = stack(inner, labels[0], names[0], start[0])
+        sliders_ = [outer_slider, inner_slider]
+    box = widgets.VBox([*sliders_, widgets.HBox([left, content]) if left is not None else content])
+    if not show:
+        return box
+    from IPython.display import display
+
+    display(box)
+    return None
