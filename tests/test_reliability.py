@@ -105,17 +105,24 @@ def test_tiled_coding_is_exact_and_matches_the_whole_image_transform(tiny_zoo, m
 # ----------------------------------------------------------------------------- the command line
 
 
-def test_cli_numeric_options_and_base_names(tiny_zoo, tmp_path):
+def test_cli_numeric_options_and_base_names(tiny_zoo, tmp_path, capsys):
+    from neurcomp.cli import main
+
     src = tmp_path / "a.png"
     Image.fromarray((_image().permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(src)
     out = str(tmp_path / "a.ncz")
+
+    def run(args):
+        code = main(args)
+        return code, capsys.readouterr().err
+
     for bad in (["--steps", "-5"], ["--steps", "0"], ["--quality", "0"], ["--quality", "9"]):
-        r = _cli(["compress", str(src), out, "--model", "tiny", "--method", "sga", *bad])
-        assert r.returncode == 2 and _one_error_line(r), (bad, r.stderr)  # --steps 0 used to mean 2000
-    r = _cli(["compress", str(src), out, "--model", "tiny"])  # a network without its rate point
-    assert r.returncode == 2 and _one_error_line(r) and "--quality" in r.stderr  # was exit code 1
-    r = _cli(["compress", str(src), out, "--model", "tiny", "--quality", "1"])
-    assert r.returncode == 0, r.stderr
+        code, err = run(["compress", str(src), out, "--model", "tiny", "--method", "sga", *bad])
+        assert code == 2 and err.count("\n") == 1 and err.startswith("neurcomp: error:"), (bad, err)  # --steps 0 meant 2000
+    code, err = run(["compress", str(src), out, "--model", "tiny"])  # a network without its rate point
+    assert code == 2 and err.count("\n") == 1 and "--quality" in err  # was exit code 1
+    code, err = run(["compress", str(src), out, "--model", "tiny", "--quality", "1"])
+    assert code == 0, err
     assert unpack(Path(out).read_bytes()).model == "tiny@0.0067"  # quality 1 = the lowest rate
 
 
