@@ -1,6 +1,6 @@
 # Two commands (see README): `make book` builds the book, `make test` runs every test.
 # Both create .venv on first use. `make test` checks the import layering (import-linter), then runs the
-# docstring examples, the unit tests and nbval on every chapter. torch is pinned to a CPU build that installs quickly here.
+# docstring examples, the unit tests and nbval on every chapter, on two workers (a file's tests stay on one). torch is pinned to a CPU build that installs quickly here.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -28,7 +28,8 @@ book: $(BIN)/.installed
 test: $(BIN)/.installed
 	@test -z "$(NEURCOMP_DATA)" || test -d "$(NEURCOMP_DATA)" || { echo "NEURCOMP_DATA=$(NEURCOMP_DATA) is not a folder"; exit 2; }
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest neurcomp tests book --doctest-modules --nbval --ignore=_build --ignore=book/_build -p no:cacheprovider
+	$(BIN)/python -m pytest neurcomp tests book --doctest-modules --nbval --ignore=_build --ignore=book/_build -p no:cacheprovider \
+		-n 2 --dist loadfile
 
 clean:
 	rm -rf _build .pytest_cache
