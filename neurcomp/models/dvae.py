@@ -1,4 +1,4 @@
-r"""Discretized VAEs for lossy image compression (seed 004, Duan 2022), flat and hierarchical.
+r"""Discretized VAEs for lossy image compression (Duan et al. 2022), flat and hierarchical.
 
 A VAE becomes a lossy *codec* once its latents live on a lattice and its prior is a pmf
 on that lattice. The three components are chosen so that the free energy (negative ELBO)
@@ -137,7 +137,7 @@ def coding_scale(gc: GaussianConditional, scale: torch.Tensor) -> torch.Tensor:
 
 
 class DiscretizedVAE(TransformCoder):
-    """Discretized VAE (seed 004): uniform posterior, Gaussian-CDF-difference prior, MSE emission.
+    """Discretized VAE (Duan et al. 2022): uniform posterior, Gaussian-CDF-difference prior, MSE emission.
 
     Args:
         N: width of the analysis / synthesis transforms.

@@ -1,6 +1,6 @@
-r"""Probabilistic ladder network (PLN) for compression without quantization (seed 000).
+r"""Probabilistic ladder network (PLN) for compression without quantization (Flamich et al. 2020).
 
-Two stochastic levels, convolutional throughout (seed 000 Fig. 1, after Balle et al. 2018):
+Two stochastic levels, convolutional throughout (Flamich et al. 2020 Fig. 1, after Balle et al. 2018):
 
 * bottom-up (deterministic): ``y = g_a(x)`` (stride 16, ``M`` channels, GDN), a 3x3 head
   turns ``y`` into the *likelihood* term ``N(mu_l1, sigma_l1^2)`` of ``z1``; ``h_a(y)``
@@ -14,9 +14,9 @@ Two stochastic levels, convolutional throughout (seed 000 Fig. 1, after Balle et
   so ``sigma_q1 <= sigma_p1`` everywhere (the density ratio q/p REC works with is bounded).
 * synthesis ``x_hat = g_s(z1)`` (IGDN, stride 16; linear output as in the hyperprior models, clamped
   to [0, 1] by the codec). :meth:`PLN.warm_start` copies ``g_a``/``g_s`` and the gains of a trained
-  transform coder of the same size (a CPU shortcut; seed 000 trains from scratch).
+  transform coder of the same size (a CPU shortcut; Flamich et al. 2020 trains from scratch).
 
-Training objective: the beta-ELBO (seed 000 Eq. 6-7), ``L = D + beta R`` per image with
+Training objective: the beta-ELBO (Flamich et al. 2020 Eq. 6-7), ``L = D + beta R`` per image with
 ``R = (KL[q(z2|x) || p(z2)] + KL[q(z1|x,z2) || p(z1|z2)]) / (H W)`` in bits per pixel (the
 rate REC achieves up to its overhead; single-sample estimate in z2, closed form per
 level) and ``D = 255^2 MSE`` (``distortion="mse"``) or ``255 MAE`` (``"mae"``, the seed's

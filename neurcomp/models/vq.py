@@ -1,4 +1,4 @@
-r"""Learned transform coding with vector quantization and a soft cross-entropy rate (seed 002).
+r"""Learned transform coding with vector quantization and a soft cross-entropy rate (Gregorova et al. 2021).
 
 Gregorova, Desaulles & Kalousis, "Learned transform compression with optimized entropy
 encoding" (DMML workshop 2021). An encoder :math:`\mathcal E_\theta` maps an image to a
@@ -102,7 +102,7 @@ def hard_assignment(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 
 
 def soft_assignment(z: torch.Tensor, codebook: torch.Tensor, sigma: float, squared: bool = True) -> torch.Tensor:
-    """``softmax_k(-sigma ||z - e_k||^2)`` (``squared=False``: seed 002's ``||z - e_k||``)
+    """``softmax_k(-sigma ||z - e_k||^2)`` (``squared=False``: Gregorova et al. 2021's ``||z - e_k||``)
     -> probabilities ``[N, K]``; tends to the hard (nearest-codeword) one-hot as sigma grows."""
     d2 = squared_distances(z, codebook)
     return torch.softmax(-sigma * (d2 if squared else _norm(d2)), dim=1)
@@ -219,7 +219,7 @@ class CodeTable(TableStore):
 
 
 class VQAutoencoder(CompressionModel):
-    """Soft/hard vector-quantized autoencoder with a shared categorical prior (seed 002).
+    """Soft/hard vector-quantized autoencoder with a shared categorical prior (Gregorova et al. 2021).
 
     Args:
         channels: width of the convolutional encoder / decoder (seed: 64).

@@ -2,7 +2,7 @@
 
 Modules: :mod:`~neurcomp.rec.randomness` (the shared counter-based generator),
 :mod:`~neurcomp.rec.samplers` (Harsha et al.'s rejection sampler, minimal random coding /
-importance sampling, seed 000's adaptively grouped sampler, ordered random coding),
+importance sampling, Flamich et al. 2020's adaptively grouped sampler, ordered random coding),
 :mod:`~neurcomp.rec.index_codes` (the stream layout; its integer codes are
 :mod:`neurcomp.entropy.bits` and :mod:`neurcomp.entropy.integer_codes`) and
 :mod:`~neurcomp.rec.api` (``rec_encode`` / ``rec_decode``). :mod:`~neurcomp.rec.digits` is the

@@ -22,12 +22,12 @@ Methods (see :mod:`neurcomp.rec.samplers`):
   range-coded flag per group); ``2^(ceil(KL_g) + extra_bits)`` candidates per group (the decoder
   does not need the count); indices as for ``orc``. The default (B = 13, t = 2) codes the shipped
   PLN's latents at about 1.2x the KL.
-* ``seed`` -- seed 000 Algorithm 2: the same grouping (default ``max_group`` 64), importance
+* ``seed`` -- Flamich et al. 2020 Algorithm 2: the same grouping (default ``max_group`` 64), importance
   sampler with ``ceil(2^KL_group)`` candidates and the argmax rule (Eq. 8), indices
   Elias-delta coded, group sizes range-coded under their empirical distribution.
 * ``miracle`` -- one block for the whole latent (MIRACLE without grouping; the digits warm-up):
   ``ceil(2^(KL + extra_bits))`` candidates, ``mode`` "softmax" (Havasi et al.) or
-  "argmax" (seed 000), index Elias-delta coded.
+  "argmax" (Flamich et al. 2020), index Elias-delta coded.
 * ``harsha`` -- every dimension on its own with the rejection sampler of Harsha et al. (toy;
   exact samples; index Elias-delta coded).
 

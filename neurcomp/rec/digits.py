@@ -1,6 +1,6 @@
-r"""MIRACLE warm-up (seed 003): a small beta-VAE on scikit-learn's 8x8 digits, coded with REC.
+r"""MIRACLE warm-up (Flamich 2019): a small beta-VAE on scikit-learn's 8x8 digits, coded with REC.
 
-Seed 003 proposes to start "on a tractable data set" where the whole latent of one image
+Flamich 2019 proposes to start "on a tractable data set" where the whole latent of one image
 has a KL small enough for a single block: no grouping, just minimal random coding
 (Havasi et al. 2018) of the whole latent vector. Here:
 

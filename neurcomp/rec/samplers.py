@@ -12,13 +12,13 @@ Samplers (all return candidate indices; the decoder regenerates the chosen candi
 
 (a) :func:`harsha_encode` -- the greedy rejection sampler of Harsha et al. (2007), 1-D toy.
     Exact samples of q; the index ``i*`` satisfies
-    ``E[log i*] <= KL + 2 log(KL + 1) + O(1)`` (seed 000, Eq. 3).
-(b) :func:`importance_encode` -- minimal random coding / the importance sampler of seed 000
+    ``E[log i*] <= KL + 2 log(KL + 1) + O(1)`` (Flamich et al. 2020, Eq. 3).
+(b) :func:`importance_encode` -- minimal random coding / the importance sampler of Flamich et al. 2020
     Eq. 8 (Havasi et al. 2018): ``N = ceil(2^(KL + t))`` candidates (KL in bits, ``t``
     oversampling bits), pick the argmax of the importance weights ``q/p`` (the seed's
     choice) or sample proportionally to them (Havasi et al.'s).
 (c) :func:`adaptive_groups` + :func:`scan_groups` -- the adaptively grouped importance
-    sampler of seed 000 Algorithm 2: outliers (KL of one dimension above ``K``) removed,
+    sampler of Flamich et al. 2020 Algorithm 2: outliers (KL of one dimension above ``K``) removed,
     dimensions grouped in order with at most ``G`` dimensions and at most ``B`` bits of KL
     per group, each group coded by (b) with ``ceil(2^KL_group)`` candidates.
 (d) ordered random coding (ORC, Theis & Yosri 2022) over the same kind of groups, with a
@@ -145,7 +145,7 @@ def harsha_decode(index: int, seed: int, dim: int = 0, domain: int = 0) -> float
 
 
 def harsha_bound_bits(kl: float, const: float = 4.0) -> float:
-    """The bound of seed 000 Eq. 3 in bits, ``KL + 2 log2(KL + 1) + const``."""
+    """The bound of Flamich et al. 2020 Eq. 3 in bits, ``KL + 2 log2(KL + 1) + const``."""
     return kl + 2 * math.log2(kl + 1) + const
 
 
@@ -166,7 +166,7 @@ def size_classes(per_octave: int, max_group: int) -> np.ndarray:
 
 
 def adaptive_groups(kl: np.ndarray, budget_bits: float, max_group: int, allowed: np.ndarray | None = None) -> np.ndarray:
-    """Seed 000 Algorithm 2's partition: walk the dimensions in order and close the current
+    """Flamich et al. 2020 Algorithm 2's partition: walk the dimensions in order and close the current
     group when adding the next one would exceed ``budget_bits`` of KL or ``max_group``
     dimensions (a group always takes at least one dimension). With ``allowed`` (sorted
     sizes, see :func:`size_classes`) each group is the largest allowed size that fits, so
@@ -284,7 +284,7 @@ def scan_groups(m, s, dim_group, dim_pos, keys, n_cands, mode: str, rng: np.rand
 
     ``m, s`` (float64) and ``dim_group, dim_pos`` (group index and position inside the
     group) describe the *weighted* dimensions only; ``keys[g]`` is the random key of group
-    g and ``n_cands[g]`` its number of candidates. ``mode``: ``"argmax"`` (seed 000),
+    g and ``n_cands[g]`` its number of candidates. ``mode``: ``"argmax"`` (Flamich et al. 2020),
     ``"softmax"`` (sample proportionally to the weights, via Gumbel-max), ``"orc"`` (ordered
     random coding). Groups without weighted dimensions get index 0 (every candidate is an
     exact sample of p there). The groups are split into ``shards`` fixed slices with their
@@ -350,7 +350,7 @@ def group_positions(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def importance_encode(m, s, seed: int, extra_bits: float = 0.0, mode: str = "softmax", domain: int = 0,
                       n_candidates: int | None = None, rng=None) -> tuple[int, np.ndarray, int]:
     """Minimal random coding of one block: ``N = ceil(2^(KL + extra_bits))`` candidates
-    (or ``n_candidates``), choose by ``mode`` ("argmax" as seed 000 Eq. 8, "softmax" as
+    (or ``n_candidates``), choose by ``mode`` ("argmax" as Flamich et al. 2020 Eq. 8, "softmax" as
     Havasi et al., "orc"). Returns ``(index, eps_sample, N)``."""
     m, s = np.asarray(m, np.float64).ravel(), np.asarray(s, np.float64).ravel()
     kl = float(kl_bits(m, s).sum())
