@@ -8,6 +8,10 @@ Example::
     neurcomp models
     neurcomp compress kodim01.png kodim01.ncz --model mshp@0.0067
     neurcomp decompress kodim01.ncz kodim01_hat.png
+    neurcomp compress kodim01.png kodim01.ncz --method bitsback --side-info caption.txt
+    neurcomp decompress kodim01.ncz kodim01_hat.png --side-info-out caption_back.txt
+    neurcomp compress $NEURCOMP_DATA/kodak album.nca --method bitsback     # one ANS stack for all images
+    neurcomp decompress album.nca album/
     neurcomp eval --images $NEURCOMP_DATA/kodak --model mshp@0.0067 --json out.json
 """
 from __future__ import annotations
@@ -31,6 +35,8 @@ class _Parser(argparse.ArgumentParser):
 
 #: the model ``neurcomp compress`` uses without ``--model``: the mean-scale hyperprior at its middle rate
 DEFAULT_MODEL = "mshp@0.0067"
+#: ... and with a bits-back ``--method``: the bits-back hyperprior at the same rate
+DEFAULT_BITSBACK_MODEL = "bitsback@0.0067"
 
 
 def _positive_int(text: str) -> int:
@@ -53,9 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="list shipped models: name kind rate_param value params")
     s.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
 
-    s = sub.add_parser("compress", help="compress an image to a .ncz stream")
-    s.add_argument("input")
-    s.add_argument("output")
+    s = sub.add_parser("compress", help="compress an image to a .ncz stream (several images or a folder: one "
+                       "bits-back archive)")
+    s.add_argument("inputs", nargs="+", metavar="IN", help="an image; or several images or a folder (with a "
+                   "bits-back --method: one archive)")
+    s.add_argument("output", help="the .ncz stream (or archive) to write")
     s.add_argument("--model", help=f"a name from 'neurcomp models', e.g. mshp@0.0067, or a network with --quality "
                    f"(default {DEFAULT_MODEL})")
     s.add_argument("--quality", type=_positive_int, help="rate point of a --model given by its network name "
@@ -63,12 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own: amortized, rec for a PLN)")
     s.add_argument("--steps", type=_positive_int, help="iterations of an iterative method (default 2000)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--side-info", help="side information file (bits-back)")
+    s.add_argument("--side-info", help="a file whose bytes the stream carries besides the image (bits-back methods; "
+                   "without it a bits-back stream carries random initial bits)")
 
-    s = sub.add_parser("decompress", help="decompress a .ncz stream to PNG")
+    s = sub.add_parser("decompress", help="decompress a .ncz stream to PNG (an archive: every image into a folder)")
     s.add_argument("input")
-    s.add_argument("output")
-    s.add_argument("--side-info-out", help="where to write recovered side information (bits-back)")
+    s.add_argument("output", help="PNG file (for an archive: a folder)")
+    s.add_argument("--side-info-out", help="where to write the side information a bits-back stream gives back")
 
     s = sub.add_parser("info", help="print a stream's header as JSON")
     s.add_argument("input")
@@ -93,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _model_arg(a) -> str:
     """The model name of ``--model`` / ``--quality`` (``--model`` alone may be a full name)."""
-    name = a.model or DEFAULT_MODEL
+    bits_back = (getattr(a, "method", None) or "").startswith("bitsback")
+    name = a.model or (DEFAULT_BITSBACK_MODEL if bits_back else DEFAULT_MODEL)
     if a.quality is None:
         return name
     from .zoo import by_quality
@@ -117,34 +127,100 @@ def cmd_models(a) -> int:
     return 0
 
 
+def _side_info(path) -> bytes | None:
+    from pathlib import Path
+
+    return None if path is None else Path(path).read_bytes()
+
+
 def cmd_compress(a) -> int:
+    from pathlib import Path
+
     from .codec import compress_file
 
-    if a.side_info:
-        raise UsageError("--side-info is only used by --method bitsback, which this version does not provide")
-    r = compress_file(a.input, a.output, _model_arg(a), a.method, a.steps, a.seed)
-    print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}), "
+    bits_back = (a.method or "").startswith("bitsback")
+    if a.side_info and not bits_back:
+        raise UsageError("--side-info is only used by the bits-back methods (--method bitsback, bitsback_no_sga, "
+                         "bitsback_no_iter)")
+    if len(a.inputs) > 1 or Path(a.inputs[0]).is_dir():
+        if not bits_back:
+            raise UsageError("several images (or a folder) go into one archive only with a bits-back --method "
+                             "(e.g. --method bitsback)")
+        return _compress_archive(a)
+    r = compress_file(a.inputs[0], a.output, _model_arg(a), a.method, a.steps, a.seed, _side_info(a.side_info))
+    given = "side information" if a.side_info else "random initial bits"
+    net = f", net {r['net_bpp']:.4f} bpp after {r['side_info_bits']} bits of {given}" if "net_bpp" in r else ""
+    print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}){net}, "
           f"{r['enc_s']:.2f} s", file=sys.stderr)
     return 0
 
 
+def _compress_archive(a) -> int:
+    from .bitsback import compress_archive
+    from .codec import check_output
+    from .data import list_images, load_image
+    from .fileio import atomic_write
+
+    check_output(a.output)
+    paths = list_images(_images_arg(a.inputs))
+    images = [(p.stem, load_image(p)) for p in paths]
+    data, report = compress_archive(images, _model_arg(a), a.method, a.steps, a.seed, _side_info(a.side_info),
+                                    progress=True)
+    atomic_write(a.output, data)
+    last = report["cumulative"][-1]
+    print(f"{a.output}: {len(images)} images, {len(data)} bytes, {last['bpp']:.4f} bpp "
+          f"(net {last['net_bpp']:.4f} bpp after {report['side_info_bits']} bits of "
+          f"{'side information' if a.side_info else 'random initial bits'})", file=sys.stderr)
+    return 0
+
+
 def cmd_decompress(a) -> int:
+    from pathlib import Path
+
+    from .bitsback import is_archive
     from .codec import decompress_file
 
-    if a.side_info_out:
-        raise UsageError("--side-info-out is only used by bits-back streams, which this version does not write")
-    r = decompress_file(a.input, a.output)
-    print(f"{a.output}: {r['width']}x{r['height']} from {r['model']} ({r['method']}), {r['dec_s']:.2f} s",
+    with open(a.input, "rb") as f:
+        archive = is_archive(f.read(4))
+    if archive:
+        return _decompress_archive(a, Path(a.input).read_bytes())
+    r = decompress_file(a.input, a.output, a.side_info_out)
+    side = f", {r['side_info_bytes']} bytes of side information to {a.side_info_out}" if a.side_info_out else ""
+    print(f"{a.output}: {r['width']}x{r['height']} from {r['model']} ({r['method']}){side}, {r['dec_s']:.2f} s",
           file=sys.stderr)
+    return 0
+
+
+def _decompress_archive(a, data: bytes) -> int:
+    from pathlib import Path
+
+    from .bitsback import decompress_archive
+    from .codec import check_output
+    from .data import save_png
+    from .fileio import atomic_write
+
+    out_dir = Path(a.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file; an archive decompresses into a folder")
+    images, side = decompress_archive(data, progress=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, image in images:
+        save_png(image, check_output(out_dir / f"{name}.png"))
+    if a.side_info_out:
+        atomic_write(check_output(a.side_info_out), side)
+    print(f"{out_dir}: {len(images)} images" + (f", {len(side)} bytes of side information to {a.side_info_out}"
+                                                 if a.side_info_out else ""), file=sys.stderr)
     return 0
 
 
 def cmd_info(a) -> int:
     from pathlib import Path
 
+    from .bitsback import archive_info, is_archive
     from .codec import stream_info
 
-    print(json.dumps(stream_info(Path(a.input).read_bytes()), indent=1))
+    data = Path(a.input).read_bytes()
+    print(json.dumps(archive_info(data) if is_archive(data) else stream_info(data), indent=1))
     return 0
 
 
@@ -194,6 +270,7 @@ def _run(argv) -> int:
     from .baselines import CodecUnavailable
     from .codec import MethodUnavailable
     from .data import DataError
+    from .models.bitsback import SideInfoTooShort as SideInfoError
     from .zoo import WeightsError
 
     if _interrupted:  # a Ctrl-C during the imports that some import caught
@@ -202,7 +279,8 @@ def _run(argv) -> int:
     try:
         a = _parser().parse_args(argv)
         return COMMANDS[a.command](a)
-    except (UsageError, WeightsError, MethodUnavailable, BitstreamError, DataError, CodecUnavailable, OSError) as e:
+    except (UsageError, WeightsError, MethodUnavailable, BitstreamError, DataError, CodecUnavailable, OSError,
+            SideInfoError) as e:
         msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else str(e)
         print(f"neurcomp: error: {msg}", file=sys.stderr)
         return _exit_code(e)

@@ -78,33 +78,50 @@ def check_size(height: int, width: int) -> None:
 
 
 def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, steps: int | None = None,
-                   seed: int = 0) -> tuple[bytes, dict]:
+                   seed: int = 0, side_info: bytes | None = None) -> tuple[bytes, dict]:
     """Code an image tensor ``[3, H, W]`` in [0, 1]; returns the stream and a dict with
     ``x_hat`` (uint8 HWC, the decoder's output), ``bits`` (information content per
     latent, in bits), ``header_bytes`` (container overhead), ``stream`` and ``extra_info``
-    (the model's extra record fields).
+    (the model's extra record fields; for bits-back also ``net_bpp``: the file minus the side
+    information the decoder gives back, per pixel).
 
-    ``method`` defaults to the model's own (``model.default_method``)."""
+    ``method`` defaults to the model's own (``model.default_method``). ``side_info`` (bytes) is
+    for bits-back models (:mod:`neurcomp.bitsback`): the bits the stream carries besides the image."""
     model, rate_idx, entry = load_pretrained(model_name)
     method = method or model.default_method
     if method not in model.methods:
+        hint = " (bits-back coding needs a bitsback model, e.g. bitsback@0.0067)" if method.startswith("bitsback") else ""
         raise MethodUnavailable(f"{model_name} ({type(model).__name__}) codes with {', '.join(model.methods)}, "
-                                f"not {method!r}")
+                                f"not {method!r}{hint}")
+    if side_info is not None and not model.takes_side_info:
+        raise MethodUnavailable(f"side information is carried by bits-back streams only; {model_name} is a "
+                                f"{model.kind} model")
     if x.dim() == 4:
         x = x[0]
     h, w = x.shape[-2:]
     xp, _ = pad_to_multiple(x.unsqueeze(0).float(), model.stride)
+    kwargs = {"side_info": side_info} if side_info is not None else {}
     with torch.no_grad():
-        out = model.compress(xp, rate_idx, method=method, steps=steps, seed=seed, hw=(int(h), int(w)))
+        out = model.compress(xp, rate_idx, method=method, steps=steps, seed=seed, hw=(int(h), int(w)), **kwargs)
     stream = Stream(method, entry["name"], fingerprint(entry), int(h), int(w), tuple(out.latent_shape), out.extra,
                     out.sections)
     data = pack(stream)
+    extra_info = dict(out.info)
+    if "side_info_bits" in extra_info:
+        extra_info["net_bpp"] = (8 * len(data) - extra_info["side_info_bits"]) / (int(h) * int(w))
     return data, {"x_hat": to_uint8(out.x_hat[0, :, :h, :w]), "bits": out.bits,
-                  "header_bytes": len(data) - out.payload_bytes, "stream": stream, "extra_info": out.info}
+                  "header_bytes": len(data) - out.payload_bytes, "stream": stream, "extra_info": extra_info}
 
 
 def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
     """Decode a stream to an 8-bit RGB image ``[H, W, 3]``; raises :class:`BitstreamError`."""
+    image, stream, _ = decompress_with_side_info(data)
+    return image, stream
+
+
+def decompress_with_side_info(data: bytes) -> tuple[np.ndarray, Stream, bytes | None]:
+    """:func:`decompress_stream`, plus the side information a bits-back stream gives back (``None``
+    for other streams)."""
     stream = unpack(data)
     check_size(stream.height, stream.width)
     try:
@@ -120,14 +137,19 @@ def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
     if tuple(stream.latent_shape) != expected:
         raise BitstreamError(f"corrupted stream: latent size {stream.latent_shape} does not fit a "
                              f"{stream.height}x{stream.width} image")
+    side = None
     try:
         with torch.no_grad():
-            x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx, extra=stream.extra)
+            if model.takes_side_info:
+                x_hat, side = model.decompress_with_side_info(stream.sections, stream.latent_shape, rate_idx,
+                                                              extra=stream.extra)
+            else:
+                x_hat = model.decompress(stream.sections, stream.latent_shape, rate_idx, extra=stream.extra)
     except CodingError as e:
         raise BitstreamError(f"corrupted stream: {e}") from None
     except Exception as e:  # whatever a forged stream makes a decoder do (MemoryError included) is the stream's fault
         raise BitstreamError(f"corrupted stream: decoding failed ({type(e).__name__}: {e})") from None
-    return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream
+    return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream, side
 
 
 def check_output(dst) -> Path:
@@ -141,29 +163,38 @@ def check_output(dst) -> Path:
 
 
 def compress_file(src, dst, model_name: str, method: str | None = None, steps: int | None = None,
-                  seed: int = 0) -> dict:
-    """Read an image file, write a ``.ncz`` atomically; returns sizes and timings."""
+                  seed: int = 0, side_info: bytes | None = None) -> dict:
+    """Read an image file, write a ``.ncz`` atomically; returns sizes and timings (and, for bits-back,
+    ``net_bpp`` and ``side_info_bits``)."""
     check_output(dst)
     x = load_image(src)
     t0 = time.perf_counter()
-    data, info = compress_image(x, model_name, method, steps, seed)
+    data, info = compress_image(x, model_name, method, steps, seed, side_info)
     enc_s = time.perf_counter() - t0
     atomic_write(dst, data)
     h, w = x.shape[-2:]
     return {"bytes": len(data), "bpp": 8 * len(data) / (h * w), "est_bpp": sum(info["bits"].values()) / (h * w),
-            "enc_s": enc_s, "x_hat": info["x_hat"]}
+            "enc_s": enc_s, "x_hat": info["x_hat"], **{k: v for k, v in info["extra_info"].items()
+                                                       if k in ("net_bpp", "side_info_bits")}}
 
 
-def decompress_file(src, dst) -> dict:
-    """Decode a ``.ncz`` file to a PNG (written atomically); returns the header's facts and the time."""
+def decompress_file(src, dst, side_info_out=None) -> dict:
+    """Decode a ``.ncz`` file to a PNG (written atomically); returns the header's facts and the time.
+    ``side_info_out``: where to write the side information a bits-back stream gives back."""
     check_output(dst)
+    if side_info_out is not None:
+        check_output(side_info_out)
     data = Path(src).read_bytes()
     t0 = time.perf_counter()
-    image, stream = decompress_stream(data)
+    image, stream, side = decompress_with_side_info(data)
     dec_s = time.perf_counter() - t0
+    if side_info_out is not None and side is None:
+        raise MethodUnavailable(f"{src} is a {stream.method} stream, which carries no side information")
     save_png(image, dst)
+    if side_info_out is not None:
+        atomic_write(side_info_out, side)
     return {"dec_s": dec_s, "height": stream.height, "width": stream.width, "model": stream.model,
-            "method": stream.method}
+            "method": stream.method, "side_info_bytes": None if side is None else len(side)}
 
 
 def stream_info(data: bytes) -> dict:

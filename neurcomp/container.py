@@ -33,7 +33,8 @@ from .entropy.errors import CodingError, TruncatedCode
 
 MAGIC = b"NCZ"
 VERSION = 1
-METHODS = ("amortized", "sga", "map", "ste", "uniform_noise", "det_annealing", "bitsback", "rec")
+METHODS = ("amortized", "sga", "map", "ste", "uniform_noise", "det_annealing", "bitsback", "rec", "bitsback_no_sga",
+           "bitsback_no_iter")
 
 
 @dataclass

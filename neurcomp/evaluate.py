@@ -85,19 +85,20 @@ def evaluate_model(images, model: str, method: str | None = None, steps=None, cr
     return records
 
 
-def kodak_results(name: str, images=None, progress: bool = True) -> list[dict]:
+def kodak_results(name: str, images=None, progress: bool = True, method: str | None = None) -> list[dict]:
     """Mean real-codec results (the :func:`record` fields, averaged) for every rate point of the
-    shipped network ``name`` (a base name such as ``"mshp"``) on ``images`` (default: Kodak)."""
+    shipped network ``name`` (a base name such as ``"mshp"``) on ``images`` (default: Kodak), coded
+    with ``method`` (default: each model's own)."""
     from .data import kodak_paths
     from .zoo import list_models
 
     paths = kodak_paths() if images is None else images
     rows = []
     for entry in [e for e in list_models() if e["base"] == name]:
-        recs = evaluate_model(paths, entry["name"], progress=progress)
+        recs = evaluate_model(paths, entry["name"], method=method, progress=progress)
         n = len(recs)
-        keys = ("bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s", "kl_bpp", "psnr_exact")
-        rows.append({"model": entry["name"], "lambda": entry["value"], "images": n,
+        keys = ("bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s", "kl_bpp", "psnr_exact", "net_bpp")
+        rows.append({"model": entry["name"], "lambda": entry["value"], "images": n, "method": recs[0]["method"],
                      **{k: sum(r[k] for r in recs) / n for k in keys if all(k in r for r in recs)}})
     return rows
 

@@ -35,13 +35,16 @@ PRECISION_BITS = 20
 MAX_SYMBOL = (1 << 31) - 1
 
 
-def quantize_pmf(probs: np.ndarray, tail_mass: float) -> np.ndarray:
+def quantize_pmf(probs: np.ndarray, tail_mass: float, escape: bool = True) -> np.ndarray:
     """Integer counts (>= 1 each, summing to 2**PRECISION_BITS) for ``probs`` + an escape bin.
 
     ``probs`` need not sum to one; ``tail_mass`` (>= 0) is the probability
-    of the escape symbol before the floor of one count is applied.
+    of the escape symbol before the floor of one count is applied. ``escape=False``: no escape
+    bin (a table for values that are always in range, such as those decoded from it).
     """
-    p = np.concatenate([np.asarray(probs, np.float64), [max(float(tail_mass), 0.0)]])
+    p = np.asarray(probs, np.float64)
+    if escape:
+        p = np.concatenate([p, [max(float(tail_mass), 0.0)]])
     p = np.clip(p, 0.0, None)
     total = 1 << PRECISION_BITS
     if p.size > total // 2:
@@ -57,23 +60,26 @@ def quantize_pmf(probs: np.ndarray, tail_mass: float) -> np.ndarray:
 
 @dataclass
 class PmfTables:
-    """A set of quantized pmfs. ``counts[j, :lengths[j] + 1]`` is table j (last bin = escape)."""
+    """A set of quantized pmfs. ``counts[j, :lengths[j] + 1]`` is table j (last bin = escape);
+    with ``escape=False`` the tables have no escape bin (``counts[j, :lengths[j]]``) and a value
+    outside a table is an error."""
 
     counts: np.ndarray  # int64 [T, Lmax + 1], zero padded
     lengths: np.ndarray  # int64 [T], number of in-range values of each table
     offsets: np.ndarray  # int64 [T], the value of bin 0
+    escape: bool = True
 
     @classmethod
-    def from_probabilities(cls, probs: list[np.ndarray], offsets, tail_masses=None) -> "PmfTables":
+    def from_probabilities(cls, probs: list[np.ndarray], offsets, tail_masses=None, escape: bool = True) -> "PmfTables":
         if tail_masses is None:
             tail_masses = [max(0.0, 1.0 - float(np.sum(p))) for p in probs]
-        quantized = [quantize_pmf(p, t) for p, t in zip(probs, tail_masses)]
-        width = max(q.size for q in quantized)
+        quantized = [quantize_pmf(p, t, escape) for p, t in zip(probs, tail_masses)]
+        width = max(q.size for q in quantized) + (0 if escape else 1)
         counts = np.zeros((len(quantized), width), np.int64)
         for j, q in enumerate(quantized):
             counts[j, : q.size] = q
-        lengths = np.array([q.size - 1 for q in quantized], np.int64)
-        return cls(counts, lengths, np.asarray(offsets, np.int64))
+        lengths = np.array([q.size - int(escape) for q in quantized], np.int64)
+        return cls(counts, lengths, np.asarray(offsets, np.int64), escape)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -94,6 +100,8 @@ class PmfTables:
         s = values - self.offsets[table_idx]
         n = self.lengths[table_idx]
         esc = (s < 0) | (s >= n)
+        if esc.any() and not self.escape:
+            raise CodingError("value outside a table without escape")
         bits = PRECISION_BITS - np.log2(self.counts[table_idx, np.where(esc, n, s)].astype(np.float64))
         if esc.any():
             d = np.where(s < 0, -s - 1, s - n)[esc] + 1  # the escape code writes d - 1 >= 0 as d
@@ -154,7 +162,7 @@ class TableStore(nn.Module):
 def _models(tables: PmfTables, used: np.ndarray) -> dict[int, object]:
     out = {}
     for j in used:
-        n = int(tables.lengths[j]) + 1
+        n = int(tables.lengths[j]) + int(tables.escape)
         probs = tables.counts[j, :n].astype(np.float64) / float(1 << PRECISION_BITS)
         out[int(j)] = constriction.stream.model.Categorical(probs, perfect=False)
     return out
@@ -178,16 +186,15 @@ def _plan(table_idx: np.ndarray, tables: PmfTables) -> tuple[np.ndarray, np.ndar
     return table_idx, order
 
 
-def encode_symbols(values: np.ndarray, table_idx: np.ndarray, tables: PmfTables) -> bytes:
-    """Range-code integer ``values`` (``|value| <= MAX_SYMBOL``), value i under table ``table_idx[i]``;
-    returns bytes."""
+def _write(sink, values: np.ndarray, table_idx: np.ndarray, tables: PmfTables) -> None:
+    """Feed ``values`` to ``sink.encode(symbols, model)`` in the order :func:`_read` takes them back:
+    grouped by table, then the escape codes."""
     values = np.asarray(values, np.int64).ravel()
     if values.size and int(np.abs(values).max()) > MAX_SYMBOL:
         raise CodingError(f"symbol magnitude above {MAX_SYMBOL}")
     table_idx, order = _plan(table_idx, tables)
     if values.size != table_idx.size:
         raise CodingError("values and table indexes differ in length")
-    encoder = constriction.stream.queue.RangeEncoder()
     used, starts = np.unique(table_idx[order], return_index=True)
     models = _models(tables, used)
     bounds = list(starts[1:]) + [order.size]
@@ -197,14 +204,47 @@ def encode_symbols(values: np.ndarray, table_idx: np.ndarray, tables: PmfTables)
         s = values[pos] - tables.offsets[j]
         n = tables.lengths[j]
         esc = (s < 0) | (s >= n)
+        if esc.any() and not tables.escape:
+            raise CodingError("value outside a table without escape")
         escapes.extend((int(x), int(n)) for x in s[esc])
         s = np.where(esc, n, s).astype(np.int32)
-        encoder.encode(s, models[int(j)])
+        sink.encode(s, models[int(j)])
     for s, n in escapes:
         if s < 0:
-            _encode_escape(encoder, -s - 1, below=True)
+            _encode_escape(sink, -s - 1, below=True)
         else:
-            _encode_escape(encoder, s - n, below=False)
+            _encode_escape(sink, s - n, below=False)
+
+
+def _read(source, table_idx: np.ndarray, tables: PmfTables) -> np.ndarray:
+    """Inverse of :func:`_write` on ``source.decode(model, n)`` (a range decoder or an ANS stack)."""
+    table_idx, order = _plan(table_idx, tables)
+    out = np.empty(table_idx.size, np.int64)
+    used, starts = np.unique(table_idx[order], return_index=True)
+    models = _models(tables, used)
+    bounds = list(starts[1:]) + [order.size]
+    pending = []
+    for j, a, b in zip(used, starts, bounds):
+        pos = order[a:b]
+        s = source.decode(models[int(j)], b - a).astype(np.int64)
+        n = tables.lengths[j]
+        esc = s == n
+        out[pos] = s + tables.offsets[j]
+        if tables.escape:
+            pending.extend((int(p), int(n), int(tables.offsets[j])) for p in pos[esc])
+    for p, n, off in pending:
+        d, below = _decode_escape(source)
+        out[p] = off + (-d - 1 if below else n + d)
+    if out.size and int(np.abs(out).max()) > MAX_SYMBOL:
+        raise CodingError("decoded symbol out of range")
+    return out
+
+
+def encode_symbols(values: np.ndarray, table_idx: np.ndarray, tables: PmfTables) -> bytes:
+    """Range-code integer ``values`` (``|value| <= MAX_SYMBOL``), value i under table ``table_idx[i]``;
+    returns bytes."""
+    encoder = constriction.stream.queue.RangeEncoder()
+    _write(encoder, values, table_idx, tables)
     words = encoder.get_compressed()
     return words.astype("<u4").tobytes()
 
@@ -219,31 +259,53 @@ def decode_symbols(data: bytes, table_idx: np.ndarray, tables: PmfTables) -> np.
     """
     if len(data) % 4:
         raise CodingError("range-coded section length is not a multiple of 4 bytes")
-    table_idx, order = _plan(table_idx, tables)
     words = np.frombuffer(data, "<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
-    out = np.empty(table_idx.size, np.int64)
-    used, starts = np.unique(table_idx[order], return_index=True)
-    models = _models(tables, used)
-    bounds = list(starts[1:]) + [order.size]
-    pending = []
     try:
-        for j, a, b in zip(used, starts, bounds):
-            pos = order[a:b]
-            s = decoder.decode(models[int(j)], b - a).astype(np.int64)
-            n = tables.lengths[j]
-            esc = s == n
-            out[pos] = s + tables.offsets[j]
-            pending.extend((int(p), int(n), int(tables.offsets[j])) for p in pos[esc])
-        for p, n, off in pending:
-            d, below = _decode_escape(decoder)
-            out[p] = off + (-d - 1 if below else n + d)
+        out = _read(decoder, table_idx, tables)
     except CodingError:
         raise
     except Exception as e:  # constriction raises on exhausted / invalid data
         raise CodingError(f"range decoder failed: {e}") from e
-    if out.size and int(np.abs(out).max()) > MAX_SYMBOL:
-        raise CodingError("decoded symbol out of range")
     if encode_symbols(out, table_idx, tables) != bytes(data):
         raise CodingError("range-coded section does not end where its symbols end (trailing, missing or altered bytes)")
     return out
+
+
+class _Recorder:
+    """Collects ``encode(symbols, model)`` calls, to be pushed onto an ANS stack in reverse."""
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, symbols, model) -> None:
+        self.calls.append((np.array(symbols, np.int32, copy=True), model))
+
+
+def push_symbols(ans, values: np.ndarray, table_idx: np.ndarray, tables: PmfTables) -> None:
+    """Push ``values`` onto the ANS stack ``ans`` (a ``constriction.stream.stack.AnsCoder``) so that
+    :func:`pop_symbols` with the same ``table_idx`` takes exactly them back off (escapes included).
+
+    Example:
+        >>> ans = constriction.stream.stack.AnsCoder()
+        >>> t = PmfTables.from_probabilities([np.array([0.25, 0.5, 0.25])], offsets=[-1])
+        >>> push_symbols(ans, np.array([0, 1, -1, 7]), np.zeros(4, int), t)
+        >>> pop_symbols(ans, np.zeros(4, int), t).tolist(), ans.is_empty()
+        ([0, 1, -1, 7], True)
+    """
+    rec = _Recorder()
+    _write(rec, values, table_idx, tables)
+    for symbols, model in reversed(rec.calls):
+        ans.encode_reverse(symbols, model)
+
+
+def pop_symbols(ans, table_idx: np.ndarray, tables: PmfTables) -> np.ndarray:
+    """Pop values off the ANS stack ``ans``, value i under table ``table_idx[i]`` (the inverse of
+    :func:`push_symbols`; on a stack of other bits it *decodes* them into values, as bits-back
+    coding does with side information)."""
+    try:
+        return _read(ans, table_idx, tables)
+    except CodingError:
+        raise
+    except Exception as e:
+        raise CodingError(f"ANS decoder failed: {e}") from e

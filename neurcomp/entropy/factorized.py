@@ -5,6 +5,11 @@ monotone maps ``x -> softplus(H) x + b`` followed by ``x + tanh(a) * tanh(x)``,
 ended by a sigmoid. The probability of an integer (or noisy) value is
 ``F(x + 1/2) - F(x - 1/2)``, which is what uniform-noise training needs.
 
+With ``bin_width = w < 1`` the same density codes values on the finer grid ``w * k``
+(``P(w k) = F(w k + w/2) - F(w k - w/2)``, symbols ``k``): as ``w -> 0`` this is the density
+itself times ``w``, "the flexible density without the uniform convolution" that the
+bits-back hyperprior of Yang et al. (2020, supplement S2) uses for continuous ``z``.
+
 Tail bounds without an auxiliary loss: CompressAI and tensorflow-compression
 learn the tail quantiles with an extra loss term that must be trained
 alongside the model (and silently breaks coding when it is forgotten). We
@@ -28,14 +33,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .coder import PmfTables, TableStore, decode_symbols, encode_symbols
+from .coder import PmfTables, TableStore, decode_symbols, encode_symbols, pop_symbols, push_symbols
 
 
 class FactorizedDensity(TableStore):
     def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0,
-                 tail_mass: float = 1e-6, likelihood_bound: float = 1e-9):
+                 tail_mass: float = 1e-6, likelihood_bound: float = 1e-9, bin_width: float = 1.0):
         super().__init__()
         self.channels = channels
+        self.bin_width = float(bin_width)
         self.tail_mass = tail_mass
         self.likelihood_bound = likelihood_bound
         dims = (1,) + tuple(filters) + (1,)
@@ -60,11 +66,13 @@ class FactorizedDensity(TableStore):
         return x
 
     def likelihood(self, z: torch.Tensor) -> torch.Tensor:
-        """P(round-or-noisy value z): ``F(z + 1/2) - F(z - 1/2)``, z of shape [B, C, H, W]."""
+        """P(round-or-noisy value z): ``F(z + w/2) - F(z - w/2)`` (``w`` = :attr:`bin_width`, 1 by
+        default), z of shape [B, C, H, W]."""
         b, c, h, w = z.shape
         v = z.permute(1, 0, 2, 3).reshape(c, 1, -1)
-        lower = self.logits_cdf(v - 0.5)
-        upper = self.logits_cdf(v + 0.5)
+        half = 0.5 * self.bin_width
+        lower = self.logits_cdf(v - half)
+        upper = self.logits_cdf(v + half)
         sign = -torch.sign(lower + upper).detach()
         p = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
         p = p.reshape(c, b, h, w).permute(1, 0, 2, 3)
@@ -89,15 +97,17 @@ class FactorizedDensity(TableStore):
 
     @torch.no_grad()
     def update(self, max_width: int = 1 << 14) -> None:
-        """Build the integer coding tables (call after training, before coding)."""
-        lower = np.floor(self._solve_cdf(self.tail_mass / 2)).astype(np.int64)
-        upper = np.ceil(self._solve_cdf(1 - self.tail_mass / 2)).astype(np.int64)
+        """Build the integer coding tables (call after training, before coding): symbol ``k`` stands
+        for the value ``k * bin_width``."""
+        w = self.bin_width
+        lower = np.floor(self._solve_cdf(self.tail_mass / 2) / w).astype(np.int64)
+        upper = np.ceil(self._solve_cdf(1 - self.tail_mass / 2) / w).astype(np.int64)
         upper = np.minimum(upper, lower + max_width - 1)
         probs = []
         for c in range(self.channels):
-            k = torch.arange(lower[c], upper[c] + 1, dtype=torch.float64).view(1, 1, -1)
-            lo = torch.sigmoid(self._logits_channel(c, k - 0.5))
-            hi = torch.sigmoid(self._logits_channel(c, k + 0.5))
+            k = torch.arange(lower[c], upper[c] + 1, dtype=torch.float64).view(1, 1, -1) * w
+            lo = torch.sigmoid(self._logits_channel(c, k - 0.5 * w))
+            hi = torch.sigmoid(self._logits_channel(c, k + 0.5 * w))
             probs.append((hi - lo).reshape(-1).numpy())
         self.store_tables(PmfTables.from_probabilities(probs, offsets=lower))
 
@@ -120,6 +130,16 @@ class FactorizedDensity(TableStore):
     def decompress(self, data: bytes, shape) -> torch.Tensor:
         vals = decode_symbols(data, self._channel_index(shape), self.tables())
         return torch.from_numpy(vals.reshape(shape)).to(torch.float32)
+
+    def push(self, ans, z_int: torch.Tensor) -> None:
+        """Push integer symbols ``[B, C, H, W]`` onto an ANS stack (``constriction.stream.stack.AnsCoder``)."""
+        push_symbols(ans, np.rint(z_int.detach().cpu().double().numpy()).astype(np.int64).ravel(),
+                     self._channel_index(z_int.shape), self.tables())
+
+    def pop(self, ans, shape) -> torch.Tensor:
+        """Pop integer symbols of ``shape`` off an ANS stack (float64)."""
+        vals = pop_symbols(ans, self._channel_index(shape), self.tables())
+        return torch.from_numpy(vals.reshape(tuple(shape))).double()
 
     def information_bits(self, z_int: torch.Tensor) -> float:
         """Code length in bits under the quantized tables."""

@@ -4,13 +4,14 @@ Every class implements :class:`~neurcomp.models.base.CompressionModel` (the cont
 model is one new file in this folder plus one entry in ``MODEL_CLASSES``.
 """
 from .base import Compressed, CompressionModel
+from .bitsback import BitsBackHyperprior
 from .dvae import DiscretizedVAE, HierarchicalDVAE
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
 from .pln import PLN
 from .vq import VQAutoencoder
 
 MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder,
-                                           DiscretizedVAE, HierarchicalDVAE, PLN)}
+                                           DiscretizedVAE, HierarchicalDVAE, PLN, BitsBackHyperprior)}
 
 
 def build_model(config: dict) -> CompressionModel:
@@ -28,5 +29,5 @@ def build_model(config: dict) -> CompressionModel:
 
 
 __all__ = ["CompressionModel", "Compressed", "FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior",
-           "TransformCoder", "VQAutoencoder", "DiscretizedVAE", "HierarchicalDVAE", "PLN", "MODEL_CLASSES",
+           "BitsBackHyperprior", "TransformCoder", "VQAutoencoder", "DiscretizedVAE", "HierarchicalDVAE", "PLN", "MODEL_CLASSES",
            "build_model"]

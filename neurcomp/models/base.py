@@ -20,7 +20,11 @@ With that, ``neurcomp compress / decompress / eval / models``, ``neurcomp.train`
   ``rate_idx`` (an int, or a LongTensor ``[B]``) selects one (see :mod:`neurcomp.models.rate`).
 * ``forward(x [B, 3, H, W] in [0, 1], rate_idx)`` -> dict with at least ``"x_hat"`` and
   ``"rate_bits"``: ``{part: tensor of bits per latent element}``. In ``eval()`` mode the sum of
-  ``rate_bits`` is the information content the coder writes (for REC: the KL).
+  ``rate_bits`` is the information content the coder writes (for REC: the KL). A part whose name
+  ends in ``_back`` counts bits the decoder gets back (bits-back coding; <= 0 on average), so the
+  sum is the *net* rate.
+* bits-back models (``takes_side_info = True``) also take ``compress(..., side_info=bytes)`` and
+  have ``decompress_with_side_info(...) -> (x_hat, side_info)`` (see :mod:`neurcomp.bitsback`).
 * ``rd_loss(x, out, rate_idx)`` -> per-batch means ``loss`` (minimized by ``neurcomp.train``),
   ``bpp``, ``mse`` and ``psnr``. The default is ``bpp + lambda * 255^2 * MSE``.
 * ``update()``: builds the integer coding tables after training (saved with the weights).
@@ -119,6 +123,8 @@ class CompressionModel(nn.Module):
     rate_param: str = "lambda"
     num_sections: int = 1
     extra_size: int = 0
+    #: bits-back models: ``compress(..., side_info=bytes)`` and ``decompress_with_side_info``
+    takes_side_info: bool = False
 
     # -- what a model is
     @property

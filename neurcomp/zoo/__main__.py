@@ -21,9 +21,11 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint")
     p.add_argument("name")
     p.add_argument("--images", type=int, default=24, help="first N Kodak images for the card (default 24)")
+    p.add_argument("--method", help="the card's coding method (default: the model's own; e.g. bitsback_no_iter for "
+                   "a bits-back model, whose default optimizes for minutes per image)")
     a = p.parse_args(argv)
     card = export(a.checkpoint, a.name)
-    card["kodak"] = kodak_results(a.name, kodak_paths()[: a.images])
+    card["kodak"] = kodak_results(a.name, kodak_paths()[: a.images], method=a.method)
     (WEIGHTS_DIR / f"{a.name}.json").write_text(json.dumps(card, indent=1))
     for r in card["kodak"]:
         print(f"{r['model']}: {r['bpp']:.4f} bpp (est {r['est_bpp']:.4f}), {r['psnr']:.2f} dB, MS-SSIM {r['ms_ssim']:.4f}",
