@@ -63,7 +63,7 @@ from .data import pad_to_multiple, to_uint8
 from .entropy import CodingError
 from .entropy.bits import read_varint, varint
 from .entropy.errors import TruncatedCode
-from .models.bitsback import SideInfoTooShort, side_info_words
+from .models.bitsback import MAX_BBVI_STEPS, SideInfoTooShort, side_info_words
 from .zoo import WeightsError, fingerprint, load_pretrained
 
 MAGIC = b"NCA"
@@ -181,7 +181,7 @@ def read_header(data: bytes) -> dict:
         raise BitstreamError("corrupted archive: model name is not ASCII") from None
     weights = r.take(8)
     bbvi_steps, seed, pad, count = r.varint(), r.varint(), r.take(1)[0], r.varint()
-    if pad > 3 or bbvi_steps > 10 ** 6 or seed >= 2 ** 32:
+    if pad > 3 or bbvi_steps > MAX_BBVI_STEPS or seed >= 2 ** 32:
         raise BitstreamError("corrupted archive: malformed bits-back parameters")
     entries = []
     for _ in range(count):

@@ -253,7 +253,9 @@ def _exit_code(e: BaseException) -> int:
     from .codec import MethodUnavailable
     from .zoo import UnknownModel
 
-    return 2 if isinstance(e, (UsageError, UnknownModel, MethodUnavailable)) else 1
+    from .models.bitsback import BitsBackParameterError
+
+    return 2 if isinstance(e, (UsageError, UnknownModel, MethodUnavailable, BitsBackParameterError)) else 1
 
 
 _interrupted = False
@@ -270,6 +272,7 @@ def _run(argv) -> int:
     from .baselines import CodecUnavailable
     from .codec import MethodUnavailable
     from .data import DataError
+    from .models.bitsback import BitsBackParameterError
     from .models.bitsback import SideInfoTooShort as SideInfoError
     from .zoo import WeightsError
 
@@ -280,7 +283,7 @@ def _run(argv) -> int:
         a = _parser().parse_args(argv)
         return COMMANDS[a.command](a)
     except (UsageError, WeightsError, MethodUnavailable, BitstreamError, DataError, CodecUnavailable, OSError,
-            SideInfoError) as e:
+            SideInfoError, BitsBackParameterError) as e:
         msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else str(e)
         print(f"neurcomp: error: {msg}", file=sys.stderr)
         return _exit_code(e)

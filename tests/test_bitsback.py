@@ -225,7 +225,7 @@ def test_archive_round_trip_in_a_fresh_process(with_zoo, tmp_path):
     assert (tmp_path / "side.bin").read_bytes() == side
 
 
-def test_cli_stream_with_side_information_and_errors(with_zoo, tmp_path):
+def test_cli_stream_with_side_information_and_errors(with_zoo, tmp_path, capsys):
     from neurcomp.cli import main
     from neurcomp.data import save_png, to_uint8
 
@@ -250,12 +250,17 @@ def test_cli_stream_with_side_information_and_errors(with_zoo, tmp_path):
          "only with a bits-back --method"),
         (["compress", str(tmp_path / "in.png"), str(tmp_path / "x.ncz"), "--model", "mshp@0.0067", "--method",
           "bitsback"], 2, "needs a bitsback model"),
+        (["compress", str(tmp_path / "in.png"), str(tmp_path / "x.ncz"), "--model", "tbb@0.01", "--method",
+          "bitsback", "--steps", "20000"], 2, "steps must be between 1 and 10000"),
+        (["compress", str(tmp_path / "in.png"), str(tmp_path / "x.ncz"), "--model", "tbb@0.01", "--method",
+          "bitsback_no_iter", "--seed", "-1"], 2, "seed is a whole number"),
+        (["decompress", str(tmp_path / "in.png"), str(tmp_path / "y.png")], 1, "not a neurcomp stream"),
     ]
-    for argv, rc, message in cases:
-        proc = subprocess.run([sys.executable, "-m", "neurcomp", *argv], capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "NEURCOMP_WEIGHTS_PATH": str(with_zoo)})
-        assert proc.returncode == rc and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, \
-            (argv, proc.stderr)
+    capsys.readouterr()
+    for argv, rc, message in cases:  # in this process (the fresh-process paths are the round trips above)
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == rc and message in err and len(err.strip().splitlines()) == 1, (argv, err)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

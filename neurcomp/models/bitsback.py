@@ -51,9 +51,16 @@ from .hyperprior import MeanScaleHyperprior
 #: gain): 0.29 is the std of the unit-width uniform noise the warm-start hyperprior was trained with
 SIGMA_INIT = 0.29
 LOG2E = 1.0 / math.log(2.0)
+#: the most BBVI steps a stream may ask the decoder for (5x the paper's 2000): a forged stream cannot
+#: make decoding run for hours
+MAX_BBVI_STEPS = 10_000
 #: the bits that must remain on the stack after z is decoded from it (one 32-bit word): fewer means
 #: the side information ran out and z was decoded from the coder's empty state, not from bits
 SIDE_INFO_MARGIN_BITS = 32
+
+
+class BitsBackParameterError(ValueError):
+    """A step count or seed a bits-back stream cannot record (a usage error)."""
 
 
 class SideInfoTooShort(CodingError):
@@ -194,8 +201,8 @@ class BitsBackHyperprior(MeanScaleHyperprior):
         of ``bitsback``; BBVI only for ``bitsback_no_sga``; neither for ``bitsback_no_iter``."""
         method = self.check_method(method)
         n = DEFAULT_STEPS if steps is None else int(steps)
-        if n < 1:
-            raise ValueError(f"steps must be a positive number of iterations, got {n}")
+        if not 1 <= n <= MAX_BBVI_STEPS:
+            raise BitsBackParameterError(f"steps must be between 1 and {MAX_BBVI_STEPS} iterations, got {n}")
         return {"bitsback": (n, True, n), "bitsback_no_sga": (0, False, n), "bitsback_no_iter": (0, False, 0)}[method]
 
     def _q_plan(self, mu: torch.Tensor, sigma: torch.Tensor):
@@ -224,6 +231,8 @@ class BitsBackHyperprior(MeanScaleHyperprior):
         batch at once (Adam's per-coordinate steps make that the same as one image at a time), line 3
         per image."""
         joint_steps, sga, bbvi_steps = self.method_steps(method, steps)
+        if not 0 <= int(seed) < 2 ** 32:
+            raise BitsBackParameterError(f"a bits-back seed is a whole number from 0 to 2^32 - 1, got {seed}")
         joint = joint_sga_bbvi(self, x, rate_idx, steps=joint_steps, seed=seed, sga=sga)
         out = []
         for i in range(x.shape[0]):
@@ -292,7 +301,7 @@ class BitsBackHyperprior(MeanScaleHyperprior):
         if len(extra) != 9:
             raise CodingError(f"a bitsback stream has 9 bytes of method parameters, got {len(extra)}")
         bbvi_steps, seed, pad = struct.unpack("<IIB", extra)
-        if pad > 3 or bbvi_steps > 10 ** 6:
+        if pad > 3 or bbvi_steps > MAX_BBVI_STEPS:
             raise CodingError("malformed bits-back parameters")
         return bbvi_steps, seed, pad
 
