@@ -18,7 +18,7 @@ r"""The two optimizations of lossy bits-back coding (Yang, Bamler & Mandt 2020, 
 
 This module knows no model classes; it works on any model with the bits-back hyperprior's
 interface (``gains``, ``hgains``, ``posterior``, ``entropy_parameters``, ``entropy_y``,
-``entropy_z``, ``log2_q``, ``g_a``, ``g_s``, ``h_a``).
+``entropy_z``, ``log2_q``, ``analyze``, ``g_s``, ``h_a``, ``decoding_copy``).
 
 Example (a tiny untrained model: the decoder's call gives the encoder's posterior exactly):
     >>> import torch
@@ -125,10 +125,11 @@ def joint_sga_bbvi(model, x: torch.Tensor, rate_idx: int, steps: int = DEFAULT_S
     with torch.no_grad():
         gain, inv_gain, idx = model.gains(rate_idx, b, x.device)
         hgain, inv_hgain = model.hgains(idx)
-        y = model.g_a(x) * gain
-        mu_z0, sigma_z0 = model.posterior(y, hgain)
+        y = model.analyze(x) * gain  # tiled above a megapixel: bounded memory for large photos
     if not sga or steps <= 0:
         return JointResult(torch.round(y), [], time.perf_counter() - t0)
+    with torch.no_grad():
+        mu_z0, sigma_z0 = model.posterior(y, hgain)
     lam = float(model.lambdas[rate_idx])
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     mu_y = y.clone().requires_grad_(True)
