@@ -70,7 +70,14 @@ def hyperprior_rows(name, names, x, steps, seed):
     return rows
 
 
-def bits_back_rows(name, names, x, method, steps, seed, out_dir: Path, rng):
+def side_information(seed: int, lam: float, method: str, image: str, n_bytes: int) -> bytes:
+    """The random side information of one record: seeded by the record itself, so any row can be
+    reproduced on its own."""
+    key = [seed, round(lam * 1e6), BB_METHODS.index(method), *image.encode()]
+    return np.random.default_rng(key).bytes(n_bytes)
+
+
+def bits_back_rows(name, names, x, method, steps, seed, out_dir: Path):
     model, rate_idx, entry = load_pretrained(name)
     h, w = x.shape[-2:]
     prepared = model.prepare_images(x, rate_idx, method, steps, seed)
@@ -78,7 +85,8 @@ def bits_back_rows(name, names, x, method, steps, seed, out_dir: Path, rng):
     for i, p in enumerate(prepared):
         t0 = time.perf_counter()
         need = model.expected_q_bits(p.mu, p.sigma)
-        side = rng.bytes(int(np.ceil((2 * need + 256) / 8)))  # at least twice what Q is expected to take
+        # at least twice what Q is expected to take
+        side = side_information(seed, model.lambdas[rate_idx], method, names[i], int(np.ceil((2 * need + 256) / 8)))
         words, pad = side_info_words(side)
         ans = constriction.stream.stack.AnsCoder(words, seal=True)
         with torch.no_grad():
@@ -201,7 +209,6 @@ def main(argv=None):
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     other = 1 if a.threads != 1 else 2
-    rng = np.random.default_rng(a.seed + 12345)
     names, x = centre_crops(a.images, a.crop)
     records, t_start = [], time.time()
     work = Path(tempfile.mkdtemp(prefix="nc_bitsback_"))
@@ -211,7 +218,7 @@ def main(argv=None):
             records += [r for r in rows if r["method"] in a.methods]
         for m in BB_METHODS:
             if m in a.methods:
-                rows = bits_back_rows(f"bitsback@{lam:g}", names, x, m, a.steps, a.seed, work, rng)
+                rows = bits_back_rows(f"bitsback@{lam:g}", names, x, m, a.steps, a.seed, work)
                 records += rows
         print(f"  lambda {lam:g}: done ({time.time() - t_start:.0f} s)", flush=True)
     stems = [r["stem"] for r in records if "stem" in r]

@@ -52,7 +52,7 @@ class ToyLatentModel:
             joint = self.prior[:, None] * self.likelihood  # [K, V]
             posterior = (joint / joint.sum(0, keepdims=True)).T
         post = np.asarray(posterior, np.float64)
-        self.posterior = post / post.sum(1, keepdims=True)
+        self.posterior = np.ascontiguousarray(post / post.sum(1, keepdims=True))
         self.K, self.V = self.likelihood.shape
         self.t_prior, self.t_lik, self.t_post = _tables([self.prior]), _tables(self.likelihood), _tables(self.posterior)
 
