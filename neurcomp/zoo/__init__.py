@@ -155,7 +155,12 @@ def _load_cached(file: str, sha256: str, config_json: str) -> torch.nn.Module:
 
 
 def load_pretrained(name: str, weights_dir: Path | None = None):
-    """``(model, rate_idx, entry)`` for a shipped model name such as ``"mshp@0.0067"``."""
+    """``(model, rate_idx, entry)`` for a shipped model name such as ``"mshp@0.0067"`` (or CompressAI's
+    published weights by name, ``"compressai:mbt2018-mean:3"``: :mod:`neurcomp.zoo.compressai`)."""
+    if name.startswith("compressai:"):
+        from .compressai import load_published
+
+        return load_published(name)
     entry = resolve(name, weights_dir)
     card = next(c for c in _cards(weights_dir) if c["name"] == entry["base"])
     model = _load_cached(entry["file"], entry["sha256"], json.dumps(card["config"], sort_keys=True))
