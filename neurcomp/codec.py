@@ -29,8 +29,8 @@ from .container import Stream, pack, unpack
 from .data import load_image, pad_to_multiple, save_png, to_uint8
 from .entropy import CodingError
 from .fileio import atomic_write
-from .zoo import WeightsError, fingerprint, load_pretrained
-from .zoo.compressai import CheckpointError, checkpoint_entry, load_for_stream
+from .zoo import WeightsError, fingerprint, load_for_stream, load_pretrained
+from .zoo.compressai import CheckpointError, checkpoint_entry
 
 
 class MethodUnavailable(ValueError):

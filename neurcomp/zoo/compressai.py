@@ -55,7 +55,7 @@ import torch
 
 from ..fileio import sha256_file
 from ..models.compressai import ARCHITECTURES, NO_BITS_BACK
-from . import UnknownModel, WeightsError
+from .errors import UnknownModel, WeightsError
 
 #: where CompressAI publishes its image models (``compressai/zoo/image.py``)
 ROOT_URL = "https://compressai.s3.amazonaws.com/models/v1"
@@ -366,19 +366,18 @@ def load_compressai(path_or_name, arch: str | None = None, lmbda: float | None =
     return checkpoint_entry(path_or_name, arch, lmbda)[0]
 
 
-def load_for_stream(stream_model: str, checkpoint=None):
-    """``(model, rate_idx, entry)`` to decode a stream that names ``stream_model``: the shipped model, a
-    published CompressAI model, or ``checkpoint`` (required for ``compressai:<arch>`` streams)."""
-    from . import load_pretrained
-
-    if checkpoint is None:
-        if stream_model.startswith(PREFIX) and stream_model.count(":") == 1:
-            raise CheckpointError(f"the stream was written with a CompressAI checkpoint ({stream_model}): decode it "
-                                  "with --checkpoint FILE (the same file)")
-        return load_pretrained(stream_model)
+def stream_checkpoint(stream_model: str, checkpoint=None):
+    """``(model, rate_idx, entry)`` for a stream that names ``stream_model`` and the ``checkpoint`` it came
+    with: CheckpointError when a ``compressai:<arch>`` stream comes without one, or a shipped model's stream
+    with one (``neurcomp.zoo.load_for_stream`` decides)."""
     if not stream_model.startswith(PREFIX):
         raise CheckpointError(f"the stream was written with the shipped model {stream_model}, not a CompressAI "
                               "checkpoint: decode it without --checkpoint")
+    if checkpoint is None:
+        if stream_model.count(":") == 1:
+            raise CheckpointError(f"the stream was written with a CompressAI checkpoint ({stream_model}): decode "
+                                  "it with --checkpoint FILE (the same file)")
+        return load_published(stream_model)
     return checkpoint_entry(checkpoint)  # a checkpoint of another model fails the stream's fingerprint check
 
 
@@ -415,5 +414,5 @@ def example_state_dict(arch: str, N: int = 8, M: int = 12, seed: int = 0) -> dic
 
 __all__ = ["load_compressai", "checkpoint_entry", "load_published", "fetch_published", "read_state_dict",
            "infer_arch", "convert_state_dict", "build_from_state_dict", "published_url", "parse_name",
-           "load_for_stream", "example_state_dict", "CheckpointError", "PUBLISHED", "QUALITY_LAMBDAS",
+           "stream_checkpoint", "example_state_dict", "CheckpointError", "PUBLISHED", "QUALITY_LAMBDAS",
            "ROOT_URL", "DEFAULT_LAMBDA", "NO_BITS_BACK"]
