@@ -209,7 +209,7 @@ def build_from_state_dict(state: dict, arch: str | None = None, lmbda: float | N
     if arch not in ARCHITECTURES:
         raise CheckpointError(f"unknown CompressAI architecture {arch!r}; supported: {_SUPPORTED}")
     if arch != found:
-        raise WeightsError(f"the checkpoint is a {found} model, not {arch}")
+        raise CheckpointError(f"the checkpoint is a {found} model, not {arch}")
     converted, medians, N, M, filters = convert_state_dict(state, arch)
     model = ARCHITECTURES[arch](N, M, lmbda=DEFAULT_LAMBDA if lmbda is None else float(lmbda), filters=filters)
     target = model.state_dict()
@@ -251,6 +251,18 @@ def parse_name(name: str) -> tuple[str, int]:
         raise CheckpointError(f"{name!r} names no published weights: use {PREFIX}{arch}:QUALITY (QUALITY 1..8, "
                               "e.g. --model compressai:mbt2018-mean:3) or your own file (--checkpoint FILE)")
     return arch, int(parts[1])
+
+
+def published_names(arch: str = "mbt2018-mean") -> list[str]:
+    """The names of CompressAI's published MSE weights of ``arch``, quality 1 (lowest rate) to 8: what the
+    ``full`` profile of the book's iterative-inference chapters can load with :func:`load_compressai`
+    (paper-scale models without training them; each file is downloaded once).
+
+    Example:
+        >>> published_names()[2], QUALITY_LAMBDAS[3]
+        ('compressai:mbt2018-mean:3', 0.0067)
+    """
+    return [f"{PREFIX}{arch}:{q}" for q in sorted(PUBLISHED[arch])]
 
 
 def _hash_prefix(file_name: str) -> str | None:
@@ -413,6 +425,6 @@ def example_state_dict(arch: str, N: int = 8, M: int = 12, seed: int = 0) -> dic
 
 
 __all__ = ["load_compressai", "checkpoint_entry", "load_published", "fetch_published", "read_state_dict",
-           "infer_arch", "convert_state_dict", "build_from_state_dict", "published_url", "parse_name",
+           "infer_arch", "convert_state_dict", "build_from_state_dict", "published_url", "published_names", "parse_name",
            "stream_checkpoint", "example_state_dict", "CheckpointError", "PUBLISHED", "QUALITY_LAMBDAS",
            "ROOT_URL", "DEFAULT_LAMBDA", "NO_BITS_BACK"]
