@@ -13,6 +13,9 @@ Example::
     neurcomp compress $NEURCOMP_DATA/kodak album.nca --method bitsback     # one ANS stack for all images
     neurcomp decompress album.nca album/
     neurcomp eval --images $NEURCOMP_DATA/kodak --model mshp@0.0067 --json out.json
+    neurcomp compress kodim01.png kodim01.ncz --checkpoint mine.pth.tar --arch mbt2018-mean --method sga
+    neurcomp decompress kodim01.ncz kodim01_hat.png --checkpoint mine.pth.tar
+    neurcomp compress kodim01.png kodim01.ncz --model compressai:mbt2018-mean:3     # CompressAI's published weights
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ class _Parser(argparse.ArgumentParser):
 DEFAULT_MODEL = "mshp@0.0067"
 #: ... and with a bits-back ``--method``: the bits-back hyperprior at the same rate
 DEFAULT_BITSBACK_MODEL = "bitsback@0.0067"
+#: the CompressAI architectures ``--checkpoint`` reads (``neurcomp.models.compressai.ARCHITECTURES``)
+COMPRESSAI_ARCHS = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
 
 
 def _positive_int(text: str) -> int:
@@ -73,24 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--side-info", help="a file whose bytes the stream carries besides the image (bits-back methods; "
                    "without it a bits-back stream carries random initial bits)")
+    _checkpoint_options(s)
 
     s = sub.add_parser("decompress", help="decompress a .ncz stream to PNG (an archive: every image into a folder)")
     s.add_argument("input")
     s.add_argument("output", help="PNG file (for an archive: a folder)")
     s.add_argument("--side-info-out", help="where to write the side information a bits-back stream gives back")
+    s.add_argument("--checkpoint", metavar="FILE", help="the CompressAI checkpoint the stream was written with")
 
     s = sub.add_parser("info", help="print a stream's header as JSON")
     s.add_argument("input")
 
     s = sub.add_parser("eval", help="compress + decompress images, write per-image metrics as JSON")
     s.add_argument("--images", required=True, nargs="+", help="a folder or image files")
-    s.add_argument("--model", required=True, help="a name from 'neurcomp models', or a network with --quality")
+    s.add_argument("--model", help="a name from 'neurcomp models', or a network with --quality (or --checkpoint)")
     s.add_argument("--quality", type=_positive_int, help="rate point of a network name (1 = lowest rate)")
     s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own)")
     s.add_argument("--steps", type=_positive_int)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="centre crop before coding")
     s.add_argument("--json", required=True, help="output JSON file")
+    _checkpoint_options(s)
 
     s = sub.add_parser("baseline", help="evaluate a Pillow codec over a quality sweep")
     s.add_argument("--images", required=True, nargs="+")
@@ -100,12 +108,44 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _checkpoint_options(s) -> None:
+    s.add_argument("--checkpoint", metavar="FILE", help="code with a CompressAI checkpoint (a state dict) instead "
+                   "of --model; --quality N then sets the lambda of CompressAI's quality N for iterative methods")
+    s.add_argument("--arch", choices=COMPRESSAI_ARCHS, help="the checkpoint's architecture (default: read off the "
+                   "checkpoint)")
+
+
+def _checkpoint_args(a) -> dict:
+    """``checkpoint``, ``arch``, ``lmbda`` for the codec from ``--checkpoint`` / ``--arch`` / ``--quality``
+    (empty without ``--checkpoint``); UsageError for combinations that cannot work."""
+    if a.checkpoint is None:
+        if a.arch:
+            raise UsageError("--arch goes with --checkpoint FILE (a CompressAI checkpoint)")
+        return {}
+    if a.model:
+        raise UsageError("give --model NAME or --checkpoint FILE, not both")
+    if (a.method or "").startswith("bitsback"):
+        from .models.compressai import NO_BITS_BACK
+
+        raise UsageError(f"--method {a.method} cannot code with a CompressAI checkpoint: {NO_BITS_BACK}")
+    lmbda = None
+    if a.quality is not None:
+        from .zoo.compressai import QUALITY_LAMBDAS
+
+        if a.quality not in QUALITY_LAMBDAS:
+            raise UsageError(f"CompressAI's qualities are 1..{len(QUALITY_LAMBDAS)}, not {a.quality}")
+        lmbda = QUALITY_LAMBDAS[a.quality]
+    return {"checkpoint": a.checkpoint, "arch": a.arch, "lmbda": lmbda}
+
+
 def _model_arg(a) -> str:
     """The model name of ``--model`` / ``--quality`` (``--model`` alone may be a full name)."""
     bits_back = (getattr(a, "method", None) or "").startswith("bitsback")
     name = a.model or (DEFAULT_BITSBACK_MODEL if bits_back else DEFAULT_MODEL)
     if a.quality is None:
         return name
+    if name.startswith("compressai:"):  # CompressAI's published weights: compressai:ARCH:QUALITY
+        return name if name.count(":") > 1 else f"{name}:{a.quality}"
     from .zoo import by_quality
 
     return by_quality(name.split("@")[0], a.quality)["name"]
@@ -139,6 +179,7 @@ def cmd_compress(a) -> int:
     from .codec import compress_file
 
     bits_back = (a.method or "").startswith("bitsback")
+    ckpt = _checkpoint_args(a)
     if a.side_info and not bits_back:
         raise UsageError("--side-info is only used by the bits-back methods (--method bitsback, bitsback_no_sga, "
                          "bitsback_no_iter)")
@@ -147,7 +188,8 @@ def cmd_compress(a) -> int:
             raise UsageError("several images (or a folder) go into one archive only with a bits-back --method "
                              "(e.g. --method bitsback)")
         return _compress_archive(a)
-    r = compress_file(a.inputs[0], a.output, _model_arg(a), a.method, a.steps, a.seed, _side_info(a.side_info))
+    r = compress_file(a.inputs[0], a.output, None if ckpt else _model_arg(a), a.method, a.steps, a.seed,
+                      _side_info(a.side_info), **ckpt)
     given = "side information" if a.side_info else "random initial bits"
     net = f", net {r['net_bpp']:.4f} bpp after {r['side_info_bits']} bits of {given}" if "net_bpp" in r else ""
     print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}){net}, "
@@ -183,8 +225,11 @@ def cmd_decompress(a) -> int:
     with open(a.input, "rb") as f:
         archive = is_archive(f.read(4))
     if archive:
+        if a.checkpoint:
+            raise UsageError(f"{a.input} is a bits-back archive: it needs no --checkpoint (CompressAI models write "
+                             "single-image streams)")
         return _decompress_archive(a, Path(a.input).read_bytes())
-    r = decompress_file(a.input, a.output, a.side_info_out)
+    r = decompress_file(a.input, a.output, a.side_info_out, a.checkpoint)
     side = f", {r['side_info_bytes']} bytes of side information to {a.side_info_out}" if a.side_info_out else ""
     print(f"{a.output}: {r['width']}x{r['height']} from {r['model']} ({r['method']}){side}, {r['dec_s']:.2f} s",
           file=sys.stderr)
@@ -228,7 +273,11 @@ def cmd_eval(a) -> int:
     from .fileio import atomic_write
     from .evaluate import evaluate_model
 
-    records = evaluate_model(_images_arg(a.images), _model_arg(a), a.method, a.steps, a.crop, a.seed)
+    ckpt = _checkpoint_args(a)
+    if not ckpt and not a.model:
+        raise UsageError("eval needs --model NAME or --checkpoint FILE")
+    records = evaluate_model(_images_arg(a.images), None if ckpt else _model_arg(a), a.method, a.steps, a.crop,
+                             a.seed, **ckpt)
     atomic_write(a.json, (json.dumps(records, indent=1) + "\n").encode())
     n = len(records)
     print(f"{a.json}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "

@@ -29,7 +29,8 @@ from .container import Stream, pack, unpack
 from .data import load_image, pad_to_multiple, save_png, to_uint8
 from .entropy import CodingError
 from .fileio import atomic_write
-from .zoo import WeightsError, fingerprint, load_pretrained
+from .zoo import WeightsError, fingerprint, load_for_stream, load_pretrained
+from .zoo.compressai import CheckpointError, checkpoint_entry
 
 
 class MethodUnavailable(ValueError):
@@ -77,8 +78,9 @@ def check_size(height: int, width: int) -> None:
                              f"GiB to decode, more than this machine's {memory / 2 ** 30:.1f} GiB")
 
 
-def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, steps: int | None = None,
-                   seed: int = 0, side_info: bytes | None = None) -> tuple[bytes, dict]:
+def compress_image(x: torch.Tensor, model_name: str | None, method: str | None = None, steps: int | None = None,
+                   seed: int = 0, side_info: bytes | None = None, checkpoint=None, arch: str | None = None,
+                   lmbda: float | None = None) -> tuple[bytes, dict]:
     """Code an image tensor ``[3, H, W]`` in [0, 1]; returns the stream and a dict with
     ``x_hat`` (uint8 HWC, the decoder's output), ``bits`` (information content per
     latent, in bits), ``header_bytes`` (container overhead), ``stream`` and ``extra_info``
@@ -86,11 +88,20 @@ def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, 
     information the decoder gives back, per pixel).
 
     ``method`` defaults to the model's own (``model.default_method``). ``side_info`` (bytes) is
-    for bits-back models (:mod:`neurcomp.bitsback`): the bits the stream carries besides the image."""
-    model, rate_idx, entry = load_pretrained(model_name)
+    for bits-back models (:mod:`neurcomp.bitsback`): the bits the stream carries besides the image.
+
+    ``checkpoint``: a CompressAI checkpoint file to code with instead of ``model_name``
+    (:mod:`neurcomp.zoo.compressai`; ``arch`` and ``lmbda`` as in its ``load_compressai``)."""
+    if checkpoint is not None:
+        model, rate_idx, entry = checkpoint_entry(checkpoint, arch, lmbda)
+        model_name = entry["name"]
+    else:
+        model, rate_idx, entry = load_pretrained(model_name)
     method = method or model.default_method
     if method not in model.methods:
         hint = " (bits-back coding needs a bitsback model, e.g. bitsback@0.0067)" if method.startswith("bitsback") else ""
+        if method in getattr(model, "method_notes", {}):
+            hint = f": {model.method_notes[method]}"
         raise MethodUnavailable(f"{model_name} ({type(model).__name__}) codes with {', '.join(model.methods)}, "
                                 f"not {method!r}{hint}")
     if side_info is not None and not model.takes_side_info:
@@ -113,24 +124,28 @@ def compress_image(x: torch.Tensor, model_name: str, method: str | None = None, 
                   "header_bytes": len(data) - out.payload_bytes, "stream": stream, "extra_info": extra_info}
 
 
-def decompress_stream(data: bytes) -> tuple[np.ndarray, Stream]:
-    """Decode a stream to an 8-bit RGB image ``[H, W, 3]``; raises :class:`BitstreamError`."""
-    image, stream, _ = decompress_with_side_info(data)
+def decompress_stream(data: bytes, checkpoint=None) -> tuple[np.ndarray, Stream]:
+    """Decode a stream to an 8-bit RGB image ``[H, W, 3]``; raises :class:`BitstreamError`.
+    ``checkpoint``: the CompressAI checkpoint file a ``compressai:<arch>`` stream was written with."""
+    image, stream, _ = decompress_with_side_info(data, checkpoint)
     return image, stream
 
 
-def decompress_with_side_info(data: bytes) -> tuple[np.ndarray, Stream, bytes | None]:
+def decompress_with_side_info(data: bytes, checkpoint=None) -> tuple[np.ndarray, Stream, bytes | None]:
     """:func:`decompress_stream`, plus the side information a bits-back stream gives back (``None``
     for other streams)."""
     stream = unpack(data)
     check_size(stream.height, stream.width)
     try:
-        model, rate_idx, entry = load_pretrained(stream.model)
+        model, rate_idx, entry = load_for_stream(stream.model, checkpoint)
+    except CheckpointError:
+        raise
     except WeightsError as e:
         raise BitstreamError(f"stream needs model {stream.model!r}, which this installation cannot load ({e})") from None
     if fingerprint(entry) != stream.weights:
+        where = f"checkpoint {checkpoint}" if checkpoint is not None else "installed"
         raise BitstreamError(f"stream was written with other weights for {stream.model!r} "
-                             f"({stream.weights.hex()} vs installed {fingerprint(entry).hex()})")
+                             f"({stream.weights.hex()} vs {where} {fingerprint(entry).hex()})")
     if stream.method not in model.methods:
         raise BitstreamError(f"corrupted stream: {stream.model} does not code with method {stream.method!r}")
     expected = (math.ceil(stream.height / model.stride), math.ceil(stream.width / model.stride))
@@ -162,14 +177,15 @@ def check_output(dst) -> Path:
     return dst
 
 
-def compress_file(src, dst, model_name: str, method: str | None = None, steps: int | None = None,
-                  seed: int = 0, side_info: bytes | None = None) -> dict:
+def compress_file(src, dst, model_name: str | None, method: str | None = None, steps: int | None = None,
+                  seed: int = 0, side_info: bytes | None = None, checkpoint=None, arch: str | None = None,
+                  lmbda: float | None = None) -> dict:
     """Read an image file, write a ``.ncz`` atomically; returns sizes and timings (and, for bits-back,
-    ``net_bpp`` and ``side_info_bits``)."""
+    ``net_bpp`` and ``side_info_bits``). ``checkpoint``, ``arch``, ``lmbda``: see :func:`compress_image`."""
     check_output(dst)
     x = load_image(src)
     t0 = time.perf_counter()
-    data, info = compress_image(x, model_name, method, steps, seed, side_info)
+    data, info = compress_image(x, model_name, method, steps, seed, side_info, checkpoint, arch, lmbda)
     enc_s = time.perf_counter() - t0
     atomic_write(dst, data)
     h, w = x.shape[-2:]
@@ -178,15 +194,16 @@ def compress_file(src, dst, model_name: str, method: str | None = None, steps: i
                                                        if k in ("net_bpp", "side_info_bits")}}
 
 
-def decompress_file(src, dst, side_info_out=None) -> dict:
+def decompress_file(src, dst, side_info_out=None, checkpoint=None) -> dict:
     """Decode a ``.ncz`` file to a PNG (written atomically); returns the header's facts and the time.
-    ``side_info_out``: where to write the side information a bits-back stream gives back."""
+    ``side_info_out``: where to write the side information a bits-back stream gives back;
+    ``checkpoint``: the CompressAI checkpoint a ``compressai:<arch>`` stream was written with."""
     check_output(dst)
     if side_info_out is not None:
         check_output(side_info_out)
     data = Path(src).read_bytes()
     t0 = time.perf_counter()
-    image, stream, side = decompress_with_side_info(data)
+    image, stream, side = decompress_with_side_info(data, checkpoint)
     dec_s = time.perf_counter() - t0
     if side_info_out is not None and side is None:
         raise MethodUnavailable(f"{src} is a {stream.method} stream, which carries no side information")

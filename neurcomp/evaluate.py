@@ -57,31 +57,36 @@ def record(name: str, x: torch.Tensor, model: str, data: bytes, info: dict, x_ha
     return rec
 
 
-def evaluate_image(x: torch.Tensor, model: str, method: str | None = None, steps=None, seed: int = 0,
-                   name: str = "image") -> dict:
-    """Code and decode one image ``[3, H, W]`` in [0, 1]; returns its :func:`record`."""
+def evaluate_image(x: torch.Tensor, model: str | None, method: str | None = None, steps=None, seed: int = 0,
+                   name: str = "image", checkpoint=None, arch: str | None = None, lmbda: float | None = None) -> dict:
+    """Code and decode one image ``[3, H, W]`` in [0, 1]; returns its :func:`record`. ``checkpoint``
+    (with ``arch``, ``lmbda``): a CompressAI checkpoint instead of ``model`` (:mod:`neurcomp.zoo.compressai`)."""
     t0 = time.perf_counter()
-    data, info = compress_image(x, model, method, steps, seed)
+    data, info = compress_image(x, model, method, steps, seed, checkpoint=checkpoint, arch=arch, lmbda=lmbda)
     t1 = time.perf_counter()
-    x_hat, _ = decompress_stream(data)
+    x_hat, _ = decompress_stream(data, checkpoint)
+    model = model or info["stream"].model
     t2 = time.perf_counter()
     if (x_hat != info["x_hat"]).any():
         raise BitstreamError(f"{name}: decoder output differs from the encoder's reconstruction")
     return record(name, x, model, data, info, x_hat, t1 - t0, t2 - t1)
 
 
-def evaluate_model(images, model: str, method: str | None = None, steps=None, crop=None, seed: int = 0,
-                   progress: bool = True) -> list[dict]:
+def evaluate_model(images, model: str | None, method: str | None = None, steps=None, crop=None, seed: int = 0,
+                   progress: bool = True, checkpoint=None, arch: str | None = None,
+                   lmbda: float | None = None) -> list[dict]:
     """Records for every image of ``images`` (a folder, a file, or a list of files) coded with
-    ``model`` (a name such as ``"mshp@0.0067"``); ``crop = (h, w)`` codes centre crops."""
+    ``model`` (a name such as ``"mshp@0.0067"``), or with a CompressAI ``checkpoint`` file;
+    ``crop = (h, w)`` codes centre crops."""
     from tqdm.auto import tqdm
 
     records = []
-    for path in tqdm(list_images(images), desc=f"eval {model}", disable=not progress):
+    for path in tqdm(list_images(images), desc=f"eval {model or checkpoint}", disable=not progress):
         x = load_image(path)
         if crop:
             x = centre_crop(x, crop)
-        records.append(evaluate_image(x, model, method, steps, seed, name=path.stem))
+        records.append(evaluate_image(x, model, method, steps, seed, name=path.stem, checkpoint=checkpoint, arch=arch,
+                                      lmbda=lmbda))
     return records
 
 

@@ -27,16 +27,9 @@ import torch
 
 from ..fileio import sha256_file
 from ..models import build_model
+from .errors import UnknownModel, WeightsError  # defined apart, for neurcomp.zoo.compressai
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-
-
-class WeightsError(RuntimeError):
-    """Missing weights, unknown model name, or a file whose hash does not match its card."""
-
-
-class UnknownModel(WeightsError):
-    """A model name that no card lists (or a base name without its rate point): a usage error."""
 
 
 def weights_dirs() -> list[Path]:
@@ -155,11 +148,26 @@ def _load_cached(file: str, sha256: str, config_json: str) -> torch.nn.Module:
 
 
 def load_pretrained(name: str, weights_dir: Path | None = None):
-    """``(model, rate_idx, entry)`` for a shipped model name such as ``"mshp@0.0067"``."""
+    """``(model, rate_idx, entry)`` for a shipped model name such as ``"mshp@0.0067"`` (or CompressAI's
+    published weights by name, ``"compressai:mbt2018-mean:3"``: :mod:`neurcomp.zoo.compressai`)."""
+    if name.startswith("compressai:"):
+        from .compressai import load_published
+
+        return load_published(name)
     entry = resolve(name, weights_dir)
     card = next(c for c in _cards(weights_dir) if c["name"] == entry["base"])
     model = _load_cached(entry["file"], entry["sha256"], json.dumps(card["config"], sort_keys=True))
     return model, entry["rate_idx"], entry
+
+
+def load_for_stream(stream_model: str, checkpoint=None):
+    """``(model, rate_idx, entry)`` to decode a stream that names ``stream_model``: a shipped model, CompressAI's
+    published weights, or ``checkpoint`` (a CompressAI checkpoint file; a ``compressai:<arch>`` stream needs it)."""
+    from .compressai import stream_checkpoint
+
+    if checkpoint is None and not stream_model.startswith("compressai:"):
+        return load_pretrained(stream_model)
+    return stream_checkpoint(stream_model, checkpoint)
 
 
 def model_card(base: str) -> dict:
