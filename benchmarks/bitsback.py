@@ -16,6 +16,10 @@ information, the net rate per image as images are added (the initial-bits cost s
 fresh process. Prints tables, BD-rates (PSNR) vs amortized and of SGA + BB vs SGA, and writes JSON.
 
     python benchmarks/bitsback.py --images 4 --crop 128 --steps 2000 --lambdas 0.0018 0.0067 0.013 0.0483
+
+A long run can be split: ``--methods amortized sga --json A.json`` first, then the bits-back methods
+with ``--reuse A.json`` (its amortized / SGA records are taken over when its images, crop, steps and
+``mshp`` weights are the same as this run's; otherwise the script refuses).
 """
 from __future__ import annotations
 
@@ -168,6 +172,19 @@ def archive_run(name, n, crop, method, steps, seed, out_dir: Path, threads: int)
             "cumulative": rows}
 
 
+def reuse_records(a) -> list:
+    """The amortized and SGA records of ``a.reuse``, if that run had this run's settings and weights."""
+    old = json.loads(Path(a.reuse).read_text())
+    same = all(old["args"][k] == getattr(a, k) for k in ("images", "crop", "steps", "seed")) and \
+        set(a.lambdas) <= set(old["args"]["lambdas"])
+    installed = {e["name"]: e["sha256"][:16] for e in list_models() if e["base"] == "mshp"}
+    if not same or any(old["weights"].get(k) != v for k, v in installed.items()):
+        raise SystemExit(f"{a.reuse} was made with other settings or other mshp weights: run without --reuse")
+    rows = [r for r in old["records"] if r["method"] in ("amortized", "sga") and r["lambda"] in a.lambdas]
+    print(f"reusing {len(rows)} amortized / SGA records of {a.reuse}", flush=True)
+    return rows
+
+
 def summarize(records):
     keys = [m for m in ("amortized", "sga", *BB_METHODS) if any(r["method"] == m for r in records)]
     lambdas = sorted({r["lambda"] for r in records})
@@ -205,6 +222,7 @@ def main(argv=None):
     p.add_argument("--archive-method", default="bitsback_no_sga", choices=BB_METHODS)
     p.add_argument("--threads", type=int, default=2, help="threads for encoding (decoding uses the other count)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse", help="a JSON of an earlier run whose amortized / SGA records to take over")
     p.add_argument("--json", default=str(Path(__file__).parent / "results" / "bitsback.json"))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -212,8 +230,10 @@ def main(argv=None):
     names, x = centre_crops(a.images, a.crop)
     records, t_start = [], time.time()
     work = Path(tempfile.mkdtemp(prefix="nc_bitsback_"))
+    reused = reuse_records(a) if a.reuse else []
+    records += reused
     for lam in a.lambdas:
-        if {"amortized", "sga"} & set(a.methods):
+        if {"amortized", "sga"} & set(a.methods) and not reused:
             rows = hyperprior_rows(f"mshp@{lam:g}", names, x, a.steps, a.seed)
             records += [r for r in rows if r["method"] in a.methods]
         for m in BB_METHODS:
