@@ -42,7 +42,8 @@ from neurcomp.fileio import atomic_write
 from neurcomp.zoo import list_models
 
 BASES = [("mshp@0.0067", None, None), ("mshp@0.0067", "sga", 3), ("fp@0.0067", None, None),
-         ("dvae@0.0067", None, None), ("hdvae@0.0067", None, None), ("vq", None, None), ("pln@400", "rec", None)]
+         ("dvae@0.0067", None, None), ("hdvae@0.0067", None, None), ("vq", None, None), ("pln@400", "rec", None),
+         ("bitsback@0.0067", "bitsback", 3), ("bitsback@0.0067", "bitsback_no_iter", None)]
 OUTCOMES = ("BitstreamError", "other exception", "hang", "memory blow-up", "image returned")
 
 

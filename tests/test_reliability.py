@@ -186,7 +186,7 @@ def test_invalid_weights_file_with_a_matching_hash_names_the_file(tiny_zoo, tmp_
 
 MATRIX = [("mshp@0.0067", None, None), ("mshp@0.0067", "sga", 5), ("fp@0.0067", None, None),
           ("dvae@0.0067", None, None), ("hdvae@0.0067", None, None), ("vq", None, None),
-          ("pln@400", "rec", None)]
+          ("pln@400", "rec", None), ("bitsback@0.0067", "bitsback", 5)]
 
 
 @pytest.mark.skipif(not list_models(), reason="no shipped models")

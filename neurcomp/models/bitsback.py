@@ -51,9 +51,11 @@ from .hyperprior import MeanScaleHyperprior
 #: gain): 0.29 is the std of the unit-width uniform noise the warm-start hyperprior was trained with
 SIGMA_INIT = 0.29
 LOG2E = 1.0 / math.log(2.0)
-#: the most BBVI steps a stream may ask the decoder for (5x the paper's 2000): a forged stream cannot
-#: make decoding run for hours
-MAX_BBVI_STEPS = 10_000
+#: the most BBVI steps a stream may ask the decoder for (the paper's 2000): decoding costs at most that many
+#: steps, whatever a forged stream says
+MAX_BBVI_STEPS = 2000
+#: the most encoder-side (SGA + BBVI) steps
+MAX_STEPS = 10_000
 #: the bits that must remain on the stack after z is decoded from it (one 32-bit word): fewer means
 #: the side information ran out and z was decoded from the coder's empty state, not from bits
 SIDE_INFO_MARGIN_BITS = 32
@@ -197,13 +199,16 @@ class BitsBackHyperprior(MeanScaleHyperprior):
 
     # -- coding (Algorithm 1 on an ANS stack; neurcomp.bitsback packs streams and archives)
     def method_steps(self, method: str | None, steps: int | None) -> tuple[int, bool, int]:
-        """``(joint_steps, sga, bbvi_steps)`` of a method: ``steps`` (default 2000) for both optimizations
-        of ``bitsback``; BBVI only for ``bitsback_no_sga``; neither for ``bitsback_no_iter``."""
+        """``(joint_steps, sga, bbvi_steps)`` of a method: ``steps`` (default 2000, at most 10,000) for the
+        encoder's joint optimization of ``bitsback`` and ``min(steps, 2000)`` for ``reproducible_bbvi``
+        (the decoder runs it too: a stream never asks for more than the paper's 2000); BBVI only for
+        ``bitsback_no_sga``; neither for ``bitsback_no_iter``."""
         method = self.check_method(method)
         n = DEFAULT_STEPS if steps is None else int(steps)
-        if not 1 <= n <= MAX_BBVI_STEPS:
-            raise BitsBackParameterError(f"steps must be between 1 and {MAX_BBVI_STEPS} iterations, got {n}")
-        return {"bitsback": (n, True, n), "bitsback_no_sga": (0, False, n), "bitsback_no_iter": (0, False, 0)}[method]
+        if not 1 <= n <= MAX_STEPS:
+            raise BitsBackParameterError(f"steps must be between 1 and {MAX_STEPS} iterations, got {n}")
+        b = min(n, MAX_BBVI_STEPS)
+        return {"bitsback": (n, True, b), "bitsback_no_sga": (0, False, b), "bitsback_no_iter": (0, False, 0)}[method]
 
     def _q_plan(self, mu: torch.Tensor, sigma: torch.Tensor):
         """Q's symbol centres ``round(mu / z_bin)`` and scales in grid units (float64)."""
