@@ -63,7 +63,7 @@ def time_render(env: dict) -> float:
         (Path(tmp) / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         t0 = time.perf_counter()
         subprocess.run([jupyter_book(), "build", str(ROOT), "--config", str(Path(tmp) / "_config.yml"),
-                        "--path-output", tmp, "-W", "-n", "--keep-going", "--all", "-q"],
+                        "--path-output", tmp, "--warningiserror", "--keep-going", "--all", "-q"],
                        env=env, check=True, capture_output=True, text=True)
         return time.perf_counter() - t0
 

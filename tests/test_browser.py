@@ -4,7 +4,9 @@ The book is built from the committed notebooks (their outputs are what nbval che
 executed here, so the build takes seconds) with warnings as errors, into ``_build/browser-test/``.
 Then headless Chromium, with every network request refused, opens every page of ``_toc.yml`` and checks:
 
-- every figure is there and is not empty (loaded, and not one flat colour);
+- every figure is there and is not empty (loaded, and not one flat colour); figures captioned in
+  their cell are <figure>s with the caption and real alt text (not a file path);
+- no Markdown table is left as a line of pipes;
 - math is rendered by the local MathJax (no raw ``\\(``, ``\\[`` or ``$$`` left in the text, no TeX errors);
 - every widget renders, and moving each slider of a pre-rendered explorer changes what is shown;
 - nothing was requested from the network and the console shows no errors;
@@ -102,7 +104,7 @@ def html_root() -> Path:
     (OUT / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--config", str(OUT / "_config.yml"),
-           "--path-output", str(OUT), "-W", "-n", "--keep-going", "--all"]
+           "--path-output", str(OUT), "--warningiserror", "--keep-going", "--all"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     (OUT / "build.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, (f"the book does not build with zero warnings (log: {OUT / 'build.log'}):\n"
@@ -169,6 +171,9 @@ return {
   widgetErrors: Array.from(document.querySelectorAll('.jupyter-widgets')).filter(w => /Error|error/.test(w.className))
                        .map(w => w.textContent.slice(0, 120)),
   sliders: document.querySelectorAll('.widget-slider .noUi-handle').length,
+  captioned: Array.from(article.querySelectorAll('figure')).filter(f => f.querySelector('img[src*="_images/"]'))
+               .map(f => ({alt: f.querySelector('img').getAttribute('alt') || '',
+                           caption: (f.querySelector('figcaption') || {textContent: ''}).textContent.trim()})),
 };
 """
 
@@ -195,17 +200,20 @@ def _flat(png: Path) -> bool:
     return all(lo == hi for lo, hi in extrema)
 
 
-def _nb_image_outputs(page: str) -> int | None:
+def _nb_image_outputs(page: str) -> tuple[int, int] | None:
+    """(image outputs, cells with a figure caption in their metadata) of a chapter, None for a page."""
     path = ROOT / f"{page}.ipynb"
     if not path.is_file():
         return None
     nb = nbformat.read(path, as_version=4)
-    n = 0
+    n = captioned = 0
     for c in nb.cells:
         if c.cell_type != "code" or {"remove-output", "remove-cell"} & set(c.metadata.get("tags", [])):
             continue
-        n += sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}))
-    return n
+        k = sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}))
+        n += k
+        captioned += k if c.metadata.get("mystnb", {}).get("figure", {}).get("caption") else 0
+    return n, captioned
 
 
 def _network_requests(driver) -> list[str]:
@@ -235,7 +243,11 @@ def test_page_renders_offline(browser, html_root, page):
     figures = [f for f in facts["figures"] if "_images/" in (f["src"] or "")]
     expected = _nb_image_outputs(page)
     if expected is not None:
-        assert len(figures) >= expected, f"{page}: {len(figures)} figures on the page, the notebook has {expected}"
+        assert len(figures) >= expected[0], f"{page}: {len(figures)} figures on the page, the notebook has {expected[0]}"
+        assert len(facts["captioned"]) == expected[1], (
+            f"{page}: {len(facts['captioned'])} captioned <figure>s on the page, the notebook captions {expected[1]}")
+    bad = [f for f in facts["captioned"] if "_images/" in f["alt"] or not f["alt"] or not f["caption"].startswith("Figure")]
+    assert not bad, f"{page}: figures with a file path or nothing as alt text, or without a caption: {bad[:3]}"
     broken = [f["src"] for f in facts["figures"] if not f["ok"]]
     assert not broken, f"{page}: images that did not load: {broken}"
     flat = [f["src"] for f in figures if _flat((target.parent / unquote(f["src"])).resolve())]
@@ -244,6 +256,8 @@ def test_page_renders_offline(browser, html_root, page):
     # math: rendered by MathJax, no TeX left as text, no TeX errors
     assert not facts["mathUnrendered"], f"{page}: math not rendered: {facts['mathUnrendered'][:5]}"
     raw = re.findall(r".{0,30}(?:\\\(|\\\[|\$\$|\\begin\{).{0,30}", facts["text"])
+    pipes = re.findall(r".{0,30}\|\s*---\s*\|.{0,30}", facts["text"])
+    assert not pipes, f"{page}: a Markdown table shown as text: {pipes[:3]}"
     assert not raw, f"{page}: raw TeX in the text: {raw[:5]}"
     assert not facts["mathErrors"], f"{page}: TeX errors: {facts['mathErrors'][:5]}"
 
