@@ -23,8 +23,9 @@ CHAPTER = ROOT / "book" / "01_rate_distortion.ipynb"
 KODAK = Path(os.environ.get("NEURCOMP_DATA", "")) / "kodak"
 
 
-def _run(cmd, env, timeout=900):
-    proc = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, timeout=timeout)
+def _run(cmd, env, cwd, timeout=900):
+    # cwd outside the checkout: `python -c` puts the working directory on sys.path
+    proc = subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(map(str, cmd))[:200]} failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
     return proc.stdout
 
@@ -37,29 +38,29 @@ def test_a_fresh_environment_runs_chapter_1_after_the_install_cell(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     venv = tmp_path / "venv"
     py = venv / "bin" / "python"
-    _run([sys.executable, "-m", "venv", venv], env)
+    _run([sys.executable, "-m", "venv", venv], env, tmp_path)
     # what Colab brings: PyTorch (the version of this environment; a CPU build where pip is set up for one)
-    _run([py, "-m", "pip", "install", "-q", f"torch=={importlib.metadata.version('torch').split('+')[0]}"], env)
-    assert subprocess.run([py, "-c", "import neurcomp"], env=env, capture_output=True).returncode != 0
+    _run([py, "-m", "pip", "install", "-q", f"torch=={importlib.metadata.version('torch').split('+')[0]}"], env, tmp_path)
+    assert subprocess.run([py, "-c", "import neurcomp"], env=env, cwd=tmp_path, capture_output=True).returncode != 0
 
     # the install cell, as the reader runs it (twice: the second time it must do nothing)
     cell_env = {**env, "NEURCOMP_SOURCE": ROOT.as_uri()}
-    _run([py, "-c", install], cell_env)
-    where = _run([py, "-c", "import neurcomp, ipywidgets; print(neurcomp.__file__)"], env).strip()
+    _run([py, "-c", install], cell_env, tmp_path)
+    where = _run([py, "-c", "import neurcomp, ipywidgets; print(neurcomp.__file__)"], env, tmp_path).strip()
     assert Path(where).is_relative_to(venv), f"neurcomp imported from {where}, not from the fresh environment"
-    _run([py, "-c", f"import subprocess; subprocess.run = None\n{install}"], cell_env)  # installed: no pip call
+    _run([py, "-c", f"import subprocess; subprocess.run = None\n{install}"], cell_env, tmp_path)  # installed: no pip call
 
     # chapter 1, top to bottom, in a kernel of the fresh environment; Kodak but no train/ folder
     data = tmp_path / "data"
     data.mkdir()
     (data / "kodak").symlink_to(KODAK.resolve())
     kernels = tmp_path / "jupyter"
-    _run([py, "-m", "ipykernel", "install", "--prefix", kernels, "--name", "colab-start"], env)
+    _run([py, "-m", "ipykernel", "install", "--prefix", kernels, "--name", "colab-start"], env, tmp_path)
     run_env = {**env, "JUPYTER_PATH": str(kernels / "share" / "jupyter"), "NEURCOMP_DATA": str(data),
                "NEURCOMP_PROFILE": "quick", "MPLBACKEND": "Agg"}
     out = tmp_path / "ch1.ipynb"
     _run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output", out,
-          "--ExecutePreprocessor.kernel_name=colab-start", "--ExecutePreprocessor.timeout=600", CHAPTER], run_env)
+          "--ExecutePreprocessor.kernel_name=colab-start", "--ExecutePreprocessor.timeout=600", CHAPTER], run_env, tmp_path)
     done = nbformat.read(out, as_version=4)
     errors = [o for c in done.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors[:1]
