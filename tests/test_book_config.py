@@ -4,7 +4,8 @@ They catch, in a second, what would otherwise surface only in a slow book build 
 a toc entry without a file, a citation key missing from references.bib, a notebook committed
 without outputs or with an error output (a figure that failed to render does not fail the
 build: its traceback is silently rendered into the HTML), a second bibliography directive,
-a chapter that does not read NEURCOMP_PROFILE, a figure without a caption, images in book/.
+a chapter that does not read NEURCOMP_PROFILE, a figure without a caption, images in book/, an install cell or a repository address that drifted,
+nbval markers written as comments, a chapter whose weight fingerprints are not pinned.
 """
 from __future__ import annotations
 
@@ -116,30 +117,89 @@ def test_notebook_is_committed_executed_without_errors(path):
     assert not errors, f"error outputs saved in the notebook (cell, error): {errors}"
 
 
+def repository_url() -> str:
+    """The repository's address: pyproject.toml's [project.urls], the one place it is written."""
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def install_cell(path: Path) -> str:
+    """The first code cell of a chapter: it installs neurcomp when it is missing."""
+    nb = nbformat.read(path, as_version=4)
+    return next(c.source for c in nb.cells if c.cell_type == "code")
+
+
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
-def test_notebook_reads_profile_once_and_install_cell_is_commented(path):
+def test_notebook_reads_profile_once_and_starts_with_the_install_cell(path):
     src = _text_of(path)
     assert src.count('os.environ.get("NEURCOMP_PROFILE"') == 1, "read NEURCOMP_PROFILE exactly once"
     for line in src.splitlines():
-        assert not re.match(r"\s*[!%]pip\s+install", line), f"uncommented install line: {line.strip()!r}"
+        assert not re.match(r"\s*[!%]pip\s+install", line), f"shell install line: {line.strip()!r} (use the install cell)"
+    first = _notebooks()[0]
+    assert install_cell(path) == install_cell(first), f"the install cell differs from {first.name}'s"
+
+
+def test_repository_url_agrees_everywhere():
+    url = repository_url()
+    assert url.startswith("https://github.com/") and not url.endswith((".git", "/"))
+    assert _config()["repository"]["url"] == url, "_config.yml repository.url differs from pyproject.toml"
+    cell = install_cell(_notebooks()[0])
+    assert f'"git+{url}"' in cell, f"the install cell does not install from {url}"
+    assert 'find_spec("neurcomp") is None' in cell and "neurcomp[notebook] @" in cell
+    readme = (ROOT / "README.md").read_text()
+    assert f"git+{url}" in readme, f"README.md does not give the install command from {url}"
+    for other in set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", readme + (ROOT / "book/intro.md").read_text())):
+        if other.rstrip(".") != url and "neurcomp" in other:
+            pytest.fail(f"README.md / intro.md name another repository address: {other}")
+
+
+def test_binder_gets_a_cpu_build_of_torch():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    torch_lines = [p for p in pip if p.startswith("torch")]
+    assert torch_lines and all("+cpu" in p for p in torch_lines), f"environment.yml installs {torch_lines}"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_nbval_markers_are_tags_and_weights_are_pinned(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    comments = [i for i, c in enumerate(code) if re.search(r"^\s*#\s*NBVAL_", c.source, re.MULTILINE)]
+    assert not comments, f"code cells {comments} carry an NBVAL comment: use a cell tag (nbval-ignore-output, ...)"
+    pinned = [c for c in code if "book.weights_used(" in c.source]
+    assert len(pinned) == 1, "one cell prints the shipped weights' fingerprints (book.weights_used)"
+    tags = set(pinned[0].metadata.get("tags", []))
+    assert not tags & {"nbval-ignore-output", "nbval-skip"}, "nbval must compare the fingerprint cell's output"
+    assert pinned[0].get("outputs"), "the fingerprint cell has no saved output: execute the chapter"
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
 def test_every_figure_has_a_caption(path):
+    """A figure is a figure: its caption and alt text in the cell's MyST-NB metadata (rendered as a
+    numbered <figure> inside the cell, so a hidden solution's caption hides with it), or printed by the cell."""
     nb = nbformat.read(path, as_version=4)
-    cells = nb.cells
-    uncaptioned = []
-    for i, c in enumerate(cells):
+    uncaptioned, no_alt, italic = [], [], []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "markdown" and re.match(r"\*Figure \d+\.\d+ ", c.source.strip()):
+            italic.append(i)
         if c.cell_type != "code":
             continue
         outs = c.get("outputs", [])
         if not any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}) for o in outs):
             continue
+        meta = c.metadata.get("mystnb", {})
+        caption = meta.get("figure", {}).get("caption", "")
         own = " ".join(o.get("text", "") for o in outs if o.get("output_type") == "stream")
-        nxt = next((d.source for d in cells[i + 1:] if d.cell_type == "markdown"), "")
-        if "Figure" not in own and "Figure" not in nxt.split("\n\n")[0]:
+        if re.match(r"\*\*Figure \d+\.\d+\*\* — ", caption):
+            alt = meta.get("image", {}).get("alt", "")
+            if not alt.startswith("Figure ") or len(alt) < 20:
+                no_alt.append(i)
+        elif "Figure" not in own:
             uncaptioned.append(i)
-    assert not uncaptioned, f"cells {uncaptioned} draw a figure with no 'Figure ...' caption right below"
+    assert not uncaptioned, f"cells {uncaptioned} draw a figure without a caption (mystnb.figure.caption in the cell)"
+    assert not no_alt, f"cells {no_alt}: figure without alt text (mystnb.image.alt)"
+    assert not italic, f"cells {italic}: an italic '*Figure ...*' paragraph: put the caption into the figure cell"
 
 
 def test_no_images_in_book_folder():

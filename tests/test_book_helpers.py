@@ -386,3 +386,27 @@ def test_grid_explorer_prerenders_every_frame_and_links_the_sliders_in_the_brows
     assert not plt.get_fignums()  # the frames' figures are closed after rendering
     with pytest.raises(ValueError, match="one or two"):
         book.grid_explorer(frame, {"a": [1], "b": [2], "c": [3]}, show=False)
+
+
+def test_training_images_fall_back_to_kodak_with_a_label(monkeypatch, capsys, tmp_path):
+    (tmp_path / "kodak").mkdir()
+    for name in data.KODAK_SHA256:  # the Kodak folder as the loader finds it (files present, not re-checked)
+        data.save_png(torch.zeros(3, 8, 8), tmp_path / "kodak" / name)
+    monkeypatch.setenv("NEURCOMP_DATA", str(tmp_path))
+    paths = book.training_images()
+    assert [p.parent.name for p in paths] == ["kodak"] * 24
+    assert "no training photos under" in capsys.readouterr().out
+    (tmp_path / "train").mkdir()
+    data.save_png(torch.zeros(3, 8, 8), tmp_path / "train" / "a.png")
+    assert [p.name for p in book.training_images()] == ["a.png"] and capsys.readouterr().out == ""
+
+
+def test_weights_used_prints_the_shipped_fingerprints(capsys):
+    text = book.weights_used("mshp", "no_such_network")
+    assert capsys.readouterr().out == text + "\n"
+    mshp = book.networks(["hyperprior"])["mshp"]
+    line = text.splitlines()[1]
+    assert line.split()[:2] == ["mshp", mshp[0]["sha256"][:16]]
+    assert f"{zoo.model_card('mshp')['training']['steps']:,d} steps" in line and f"{len(mshp)} x lambda" in line
+    assert text.splitlines()[2].split() == ["no_such_network", "not", "shipped", "in", "this", "checkout"]
+    assert book.weights_used() == "this chapter uses no shipped weights"

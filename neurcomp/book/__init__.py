@@ -17,7 +17,8 @@ The rest are small helpers that several chapters used to copy, one module per co
 :mod:`~neurcomp.book.latents`), all importable from here:
 
 - shipped networks: :func:`networks`, :func:`network` (with a stand-in for a checkout without
-  weights), :func:`nearest`, :func:`describe_networks`, :func:`load`;
+  weights), :func:`nearest`, :func:`describe_networks`, :func:`load`, :func:`weights_used` (the
+  fingerprints of the weights a chapter's outputs come from, printed in a cell nbval compares);
 - images and the real codec: :func:`load_crop`, :func:`code_sweep`, :func:`round_trip`,
   :func:`print_header`, :func:`same_rate`, :func:`forward`;
 - rate-distortion records, curves and tables: :func:`evaluate_networks`, :func:`baseline_records`,
@@ -29,7 +30,8 @@ The rest are small helpers that several chapters used to copy, one module per co
   :func:`plot_learning_curve`;
 - widget explorers that work without a kernel: :func:`png`, :func:`fig_png`, :func:`card`,
   :func:`pages`, :func:`slider`, :func:`stack`, :func:`explorer`;
-- live training demos: :func:`train_live`;
+- live training demos: :func:`train_live`, :func:`training_images` (``$NEURCOMP_DATA/train``, or Kodak
+  as a labelled stand-in);
 - hyperprior latents (chapters 5 and 6): :func:`decode_latents`, :func:`rd_point`, :func:`final_gap`.
 
 Units, unless a docstring says otherwise: rates in bits per pixel (bpp) of the image that
@@ -47,18 +49,18 @@ Examples
 """
 
 from .chapter import PROFILES, Chapter, setup
-from .shipped import describe_networks, load, load_crop, nearest, network, networks
+from .shipped import describe_networks, load, load_crop, nearest, network, networks, weights_used
 from .records import (baseline_records, bd, bd_table, code_sweep, curves, evaluate_networks, means, print_header,
                       psnr_at, psnr_table, round_trip, same_rate, table)
 from .figures import (colors, crop_grid, image_strip, label_points, learning_curve, moving_average, plot_learning_curve,
                       plot_sweep, plot_training, rd_figure, show_image, smooth, stacked_bars, zoom_rd)
 from .explorers import card, explorer, fig_png, grid_explorer, pages, png, slider, stack
-from .training import train_live
+from .training import train_live, training_images
 from .latents import decode_latents, final_gap, forward, rd_point
 
-__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "load", "load_crop",
+__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "weights_used", "load", "load_crop",
            "evaluate_networks", "baseline_records", "code_sweep", "round_trip", "curves", "means", "bd", "bd_table",
            "psnr_table", "psnr_at", "same_rate", "print_header", "table", "moving_average", "smooth", "plot_training",
            "zoom_rd", "colors", "label_points", "plot_sweep", "rd_figure", "show_image", "stacked_bars", "crop_grid",
            "image_strip", "learning_curve", "plot_learning_curve", "png", "fig_png", "card", "slider", "pages",
-           "stack", "explorer", "grid_explorer", "train_live", "final_gap", "forward", "decode_latents", "rd_point"]
+           "stack", "explorer", "grid_explorer", "train_live", "training_images", "final_gap", "forward", "decode_latents", "rd_point"]

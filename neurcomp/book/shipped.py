@@ -161,6 +161,53 @@ def describe_networks(bases: Mapping[str, Sequence[dict]], labels: Mapping[str, 
               f"{trained}{es[0].get('rate_param', 'lambda')} = " + ", ".join(f"{e['value']:g}" for e in es))
 
 
+def weights_used(*bases: str) -> str:
+    """Print the fingerprint of every shipped network a chapter's outputs were computed with.
+
+    A chapter calls this in a cell whose output nbval compares. When a network is re-trained and
+    re-shipped, its SHA-256 changes, nbval fails on this cell, and re-executing the chapter updates
+    the fingerprints together with every output computed from the new weights.
+
+    Parameters
+    ----------
+    *bases : str
+        Network names (e.g. ``"mshp"``, ``"fp"``); none for a chapter that uses no shipped weights.
+
+    Returns
+    -------
+    str
+        The lines printed: name, first 16 hex digits of the weights' SHA-256, training steps and
+        the rate points (or a line saying that a network is not shipped in this checkout).
+
+    Examples
+    --------
+    >>> line = weights_used("mshp")  # doctest: +ELLIPSIS
+    shipped weights used by this chapter (name, sha256, training steps, rate points):
+      mshp       ...
+    >>> _ = weights_used()
+    this chapter uses no shipped weights
+    """
+    if not bases:
+        lines = ["this chapter uses no shipped weights"]
+    else:
+        lines = ["shipped weights used by this chapter (name, sha256, training steps, rate points):"]
+        rows = {}
+        for e in zoo.list_models():
+            rows.setdefault(e["base"], []).append(e)
+        for b in bases:
+            if b not in rows:
+                lines.append(f"  {b:10s} not shipped in this checkout")
+                continue
+            es = sorted(rows[b], key=lambda e: e["value"])
+            steps = zoo.model_card(b).get("training", {}).get("steps")
+            values = f"{es[0]['value']:g}" if len(es) == 1 else f"{es[0]['value']:g} ... {es[-1]['value']:g}"
+            lines.append(f"  {b:10s} {es[0]['sha256'][:16]}  {steps if steps is None else f'{steps:,d}':>7} steps "
+                         f"{len(es):>3} x {es[0].get('rate_param', 'lambda')}: {values}")
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
 _ON_DEVICE: dict[tuple[str, str], torch.nn.Module] = {}
 
 

@@ -5,9 +5,40 @@ Part of :mod:`neurcomp.book` (see there for units and conventions).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
+
+from .. import data
+
+
+def training_images() -> list[Path]:
+    """The photos a live training demo learns from.
+
+    ``$NEURCOMP_DATA/train`` (any depth) when it has images. Where it does not (Colab, a fresh
+    machine), the 24 Kodak images stand in (downloaded and SHA-256 checked on first use), and one
+    printed line says so: enough to watch a loss fall in a minute, not to train a codec (the shipped
+    networks were trained on a photo collection; see their model cards). Offline and without data,
+    :class:`neurcomp.data.DataError` says in one line how to set ``NEURCOMP_DATA``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Image files.
+
+    Examples
+    --------
+    >>> len(training_images()) > 0  # doctest: +SKIP
+    True
+    """
+    try:
+        return data.training_paths()
+    except data.DataError:
+        paths = data.kodak_paths()
+        print(f"no training photos under {data.data_dir() / 'train'}: this demo trains on the {len(paths)} Kodak "
+              "images instead, a small stand-in (enough to watch the loss fall, not to train a codec)")
+        return paths
 
 
 def train_live(model: torch.nn.Module, sample: Callable[..., torch.Tensor], batch: int, seconds: float,

@@ -15,7 +15,7 @@ Samplers (all return candidate indices; the decoder regenerates the chosen candi
     ``E[log i*] <= KL + 2 log(KL + 1) + O(1)`` (Flamich et al. 2020, Eq. 3).
 (b) :func:`importance_encode` -- minimal random coding / the importance sampler of Flamich et al. 2020
     Eq. 8 (Havasi et al. 2018): ``N = ceil(2^(KL + t))`` candidates (KL in bits, ``t``
-    oversampling bits), pick the argmax of the importance weights ``q/p`` (the seed's
+    oversampling bits), pick the argmax of the importance weights ``q/p`` (Flamich et al.'s
     choice) or sample proportionally to them (Havasi et al.'s).
 (c) :func:`adaptive_groups` + :func:`scan_groups` -- the adaptively grouped importance
     sampler of Flamich et al. 2020 Algorithm 2: outliers (KL of one dimension above ``K``) removed,

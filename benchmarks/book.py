@@ -1,0 +1,124 @@
+"""Time the book in a compute profile: every chapter top to bottom, the HTML build, the total.
+
+    python benchmarks/book.py                    # quick profile: each chapter, then the HTML render
+    python benchmarks/book.py --build            # also the real `jupyter-book build` (executes all again)
+    python benchmarks/book.py --only 03 --json out.json
+
+Each chapter of ``_toc.yml`` is executed in a fresh kernel (as the build does, working directory
+``book/``) into a temporary copy, so the committed notebooks are not touched. The HTML is then
+rendered from the committed outputs (execution off; what the browser test builds), and with
+``--build`` the README's build command runs end to end. Prints a table and writes JSON
+(default ``benchmarks/results/book.json``): per chapter its seconds and whether it stayed under the
+budget (default 180 s, the book's "about 3 minutes on 2 cores"), the render and build seconds, and
+the machine (CPU count, load average, torch threads).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import nan_to_none  # noqa: E402
+
+
+def chapters() -> list[Path]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [e["file"] for e in toc.get("chapters", []) if "file" in e]
+    return [ROOT / f"{n}.ipynb" for n in names if (ROOT / f"{n}.ipynb").is_file()]
+
+
+def jupyter_book() -> str:
+    jb = Path(sys.executable).with_name("jupyter-book")
+    return str(jb) if jb.exists() else "jupyter-book"
+
+
+def time_chapter(path: Path, env: dict, timeout: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                               "--output-dir", tmp, f"--ExecutePreprocessor.timeout={timeout}", str(path)],
+                              env=env, capture_output=True, text=True, cwd=path.parent)
+        seconds = time.perf_counter() - t0
+    ok = proc.returncode == 0
+    return {"chapter": path.stem, "seconds": round(seconds, 1), "ok": ok,
+            "error": None if ok else (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+
+
+def time_render(env: dict) -> float:
+    """Seconds to render the HTML from the committed outputs (execution off), into a temporary folder."""
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    cfg["execute"]["execute_notebooks"] = "off"
+    for name, p in (cfg.get("sphinx", {}).get("local_extensions") or {}).items():
+        cfg["sphinx"]["local_extensions"][name] = str((ROOT / p).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        t0 = time.perf_counter()
+        subprocess.run([jupyter_book(), "build", str(ROOT), "--config", str(Path(tmp) / "_config.yml"),
+                        "--path-output", tmp, "--warningiserror", "--keep-going", "--all", "-q"],
+                       env=env, check=True, capture_output=True, text=True)
+        return time.perf_counter() - t0
+
+
+def time_build(env: dict) -> float:
+    """Seconds of the README's build command (executes every chapter), into a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([jupyter_book(), "build", str(ROOT), "--path-output", tmp, "--warningiserror", "--keep-going",
+                        "--all", "-q"], env=env, check=True, capture_output=True, text=True)
+        return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="quick", choices=("quick", "full"))
+    ap.add_argument("--only", nargs="*", help="chapter name prefixes, e.g. 03 05 (default: all)")
+    ap.add_argument("--build", action="store_true", help="also time the real jupyter-book build")
+    ap.add_argument("--budget", type=float, default=180.0, help="seconds a chapter may take (default 180)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "book.json")
+    args = ap.parse_args(argv)
+
+    env = {**os.environ, "NEURCOMP_PROFILE": args.profile}
+    if env.get("NEURCOMP_DATA"):
+        env["NEURCOMP_DATA"] = str(Path(env["NEURCOMP_DATA"]).resolve())  # the chapters run in book/
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    todo = [p for p in chapters() if not args.only or any(p.stem.startswith(o) for o in args.only)]
+    if not todo:
+        sys.exit(f"error: no chapter matches {args.only}")
+
+    rows = []
+    print(f"{'chapter':42s} {'seconds':>8s}  under {args.budget:.0f} s")
+    for path in todo:
+        row = time_chapter(path, env, args.timeout)
+        row["under_budget"] = row["ok"] and row["seconds"] <= args.budget
+        rows.append(row)
+        print(f"{row['chapter']:42s} {row['seconds']:8.1f}  {'yes' if row['under_budget'] else 'NO'}"
+              + ("" if row["ok"] else f"  FAILED: {row['error']}"), flush=True)
+    render = time_render(env)
+    total = sum(r["seconds"] for r in rows)
+    print(f"{'HTML render (committed outputs)':42s} {render:8.1f}")
+    print(f"{'chapters + render':42s} {total + render:8.1f}  ({(total + render) / 60:.1f} min)")
+    build = None
+    if args.build:
+        build = time_build(env)
+        print(f"{'jupyter-book build (executes all)':42s} {build:8.1f}  ({build / 60:.1f} min)")
+    result = {"profile": args.profile, "cpus": os.cpu_count(), "loadavg": list(os.getloadavg()),
+              "budget_s": args.budget, "chapters": rows, "render_s": round(render, 1),
+              "chapters_plus_render_s": round(total + render, 1), "build_s": None if build is None else round(build, 1)}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(nan_to_none(result), indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""The built book as a reader's browser shows it, with the network off.
+
+The book is built from the committed notebooks (their outputs are what nbval checks; nothing is
+executed here, so the build takes seconds) with warnings as errors, into ``_build/browser-test/``.
+Then headless Chromium, with every network request refused, opens every page of ``_toc.yml`` and checks:
+
+- every figure is there and is not empty (loaded, and not one flat colour); figures captioned in
+  their cell are <figure>s with the caption and real alt text (not a file path);
+- no Markdown table is left as a line of pipes;
+- math is rendered by the local MathJax (no raw ``\\(``, ``\\[`` or ``$$`` left in the text, no TeX errors);
+- every widget renders, and moving each slider of a pre-rendered explorer changes what is shown;
+- nothing was requested from the network and the console shows no errors;
+- no internal link is broken (file and anchor).
+
+One screenshot per page (scrolled to its first explorer, else its first display equation) is saved
+to ``_build/browser-test/screenshots/`` for review.
+
+Needs ``chromium`` and ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``) and
+``selenium``: without them the test is skipped locally and fails in CI (``CI=true``), where
+``.ci/run`` installs them. ``NEURCOMP_BOOK_HTML=path/to/_build/html`` checks an existing build instead.
+"""
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "_build" / "browser-test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1400",
+                # every http(s) request goes to a closed port: the pages must work offline
+                "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
+def _missing_tools() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    if not (_chromium() and shutil.which("chromedriver")):
+        return "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)"
+    return None
+
+
+def _chromium() -> str | None:
+    return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def _toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                names.append(e["file"])
+            walk(e.get("sections"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    return names
+
+
+PAGES = _toc_pages()
+
+
+@pytest.fixture(scope="module")
+def html_root() -> Path:
+    why = _missing_tools()
+    if why:
+        if IN_CI:
+            pytest.fail(f"browser test cannot run in CI: {why}")
+        pytest.skip(why)
+    given = os.environ.get("NEURCOMP_BOOK_HTML")
+    if given:
+        root = Path(given).resolve()
+        if not (root / "index.html").is_file():
+            pytest.fail(f"NEURCOMP_BOOK_HTML={given} has no index.html")
+        return root
+    # the repository's _config.yml, but rendering the committed outputs instead of executing
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    cfg["execute"]["execute_notebooks"] = "off"
+    local = cfg.get("sphinx", {}).get("local_extensions") or {}
+    for name, path in local.items():
+        local[name] = str((ROOT / path).resolve())
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    (OUT / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--config", str(OUT / "_config.yml"),
+           "--path-output", str(OUT), "--warningiserror", "--keep-going", "--all"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    (OUT / "build.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, (f"the book does not build with zero warnings (log: {OUT / 'build.log'}):\n"
+                                  + "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
+                                              if "WARNING" in line or "ERROR" in line or "rror" in line)[-3000:])
+    return OUT / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def browser(html_root):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = _chromium()
+    profile = OUT / "chromium-profile"
+    shutil.rmtree(profile, ignore_errors=True)
+    for flag in [*CHROME_FLAGS, f"--user-data-dir={profile}"]:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    driver.set_page_load_timeout(60)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                           {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- in-page probes (JavaScript)
+
+WAIT_READY = """
+const done = arguments[arguments.length - 1];
+const t0 = Date.now();
+function views() { return Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')); }
+function rendered() { return views().filter(s => s.parentElement.querySelector('.jupyter-widgets')).length; }
+function poll() {
+  const mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+  const mathReady = !document.querySelector('.math') || (mj && window.MathJax.typesetPromise);
+  if (document.readyState === 'complete' && mathReady && rendered() === views().length) {
+    (mj ? window.MathJax.startup.promise : Promise.resolve()).then(() => done({ok: true, ms: Date.now() - t0}));
+  } else if (Date.now() - t0 > 45000) {
+    done({ok: false, views: views().length, rendered: rendered(), mathjax: !!mj, ready: document.readyState});
+  } else { setTimeout(poll, 200); }
+}
+poll();
+"""
+
+PAGE_FACTS = """
+const article = document.querySelector('main article') || document.querySelector('article') || document.body;
+const clone = article.cloneNode(true);
+clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight, textarea').forEach(e => e.remove());
+const imgs = Array.from(article.querySelectorAll('img')).filter(i => !i.closest('.jupyter-widgets'));
+return {
+  text: clone.textContent,
+  math: document.querySelectorAll('.math').length,
+  mathRendered: document.querySelectorAll('.math mjx-container').length,
+  mathUnrendered: Array.from(document.querySelectorAll('.math')).filter(m => !m.querySelector('mjx-container'))
+                       .map(m => m.textContent.slice(0, 80)),
+  mathErrors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error') || e.textContent),
+  figures: imgs.map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0})),
+  views: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
+  widgetErrors: Array.from(document.querySelectorAll('.jupyter-widgets')).filter(w => /Error|error/.test(w.className))
+                       .map(w => w.textContent.slice(0, 120)),
+  sliders: document.querySelectorAll('.widget-slider .noUi-handle').length,
+  captioned: Array.from(article.querySelectorAll('figure')).filter(f => f.querySelector('img[src*="_images/"]'))
+               .map(f => ({alt: f.querySelector('img').getAttribute('alt') || '',
+                           caption: (f.querySelector('figcaption') || {textContent: ''}).textContent.trim()})),
+};
+"""
+
+# what an explorer shows: the images and texts of its widgets that are visible right now
+EXPLORER_VIEW = """
+const handle = document.querySelectorAll('.widget-slider .noUi-handle')[arguments[0]];
+const root = handle.closest('.widget-subarea') || handle.closest('.cell_output');
+const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+return {
+  images: Array.from(root.querySelectorAll('img')).filter(visible)
+               .map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0})),
+  text: Array.from(root.querySelectorAll('.widget-html-content')).filter(visible).map(e => e.textContent).join(' | '),
+  readout: Array.from(root.querySelectorAll('.widget-readout')).map(e => e.textContent).join(' | '),
+  at: handle.getAttribute('aria-valuenow'), max: handle.getAttribute('aria-valuemax'),
+};
+"""
+
+
+def _flat(png: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(png) as im:
+        extrema = im.convert("RGB").getextrema()
+    return all(lo == hi for lo, hi in extrema)
+
+
+def _nb_image_outputs(page: str) -> tuple[int, int] | None:
+    """(image outputs, cells with a figure caption in their metadata) of a chapter, None for a page."""
+    path = ROOT / f"{page}.ipynb"
+    if not path.is_file():
+        return None
+    nb = nbformat.read(path, as_version=4)
+    n = captioned = 0
+    for c in nb.cells:
+        if c.cell_type != "code" or {"remove-output", "remove-cell"} & set(c.metadata.get("tags", [])):
+            continue
+        k = sum(1 for o in c.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}))
+        n += k
+        captioned += k if c.metadata.get("mystnb", {}).get("figure", {}).get("caption") else 0
+    return n, captioned
+
+
+def _network_requests(driver) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            url = msg["params"]["request"]["url"]
+            if url.startswith(("http:", "https:", "ws:", "wss:")):
+                urls.append(url)
+    return urls
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(browser, html_root, page):
+    from selenium.webdriver.common.keys import Keys
+
+    target = html_root / f"{page}.html"
+    assert target.is_file(), f"{target} was not built"
+    browser.get_log("browser"), browser.get_log("performance")  # drop what earlier pages left
+    browser.get(target.as_uri())
+    state = browser.execute_async_script(WAIT_READY)
+    assert state["ok"], f"{page}: page did not finish rendering in 45 s: {state}"
+    facts = browser.execute_script(PAGE_FACTS)
+
+    # figures: every image output of the notebook is on the page, loaded, and not one flat colour
+    figures = [f for f in facts["figures"] if "_images/" in (f["src"] or "")]
+    expected = _nb_image_outputs(page)
+    if expected is not None:
+        assert len(figures) >= expected[0], f"{page}: {len(figures)} figures on the page, the notebook has {expected[0]}"
+        assert len(facts["captioned"]) == expected[1], (
+            f"{page}: {len(facts['captioned'])} captioned <figure>s on the page, the notebook captions {expected[1]}")
+    bad = [f for f in facts["captioned"] if "_images/" in f["alt"] or not f["alt"] or not f["caption"].startswith("Figure")]
+    assert not bad, f"{page}: figures with a file path or nothing as alt text, or without a caption: {bad[:3]}"
+    broken = [f["src"] for f in facts["figures"] if not f["ok"]]
+    assert not broken, f"{page}: images that did not load: {broken}"
+    flat = [f["src"] for f in figures if _flat((target.parent / unquote(f["src"])).resolve())]
+    assert not flat, f"{page}: empty (single-colour) figures: {flat}"
+
+    # math: rendered by MathJax, no TeX left as text, no TeX errors
+    assert not facts["mathUnrendered"], f"{page}: math not rendered: {facts['mathUnrendered'][:5]}"
+    raw = re.findall(r".{0,30}(?:\\\(|\\\[|\$\$|\\begin\{).{0,30}", facts["text"])
+    pipes = re.findall(r".{0,30}\|\s*---\s*\|.{0,30}", facts["text"])
+    assert not pipes, f"{page}: a Markdown table shown as text: {pipes[:3]}"
+    assert not raw, f"{page}: raw TeX in the text: {raw[:5]}"
+    assert not facts["mathErrors"], f"{page}: TeX errors: {facts['mathErrors'][:5]}"
+
+    # widgets: every widget view rendered; every slider changes what its explorer shows
+    assert not facts["widgetErrors"], f"{page}: widget errors: {facts['widgetErrors']}"
+    screenshot_at = "document.querySelector('div.math') || document.querySelector('.math')"
+    for i in range(facts["sliders"]):
+        before = browser.execute_script(EXPLORER_VIEW, i)
+        assert before["images"] or before["text"], f"{page}: explorer of slider {i} shows nothing"
+        assert all(im["ok"] for im in before["images"]), f"{page}: explorer of slider {i} has an image that did not load"
+        handle = browser.execute_script(
+            "const h = document.querySelectorAll('.widget-slider .noUi-handle')[arguments[0]];"
+            "h.scrollIntoView({block: 'center'}); return h;", i)
+        key = Keys.ARROW_LEFT if before["at"] == before["max"] else Keys.ARROW_RIGHT
+        handle.send_keys(key)
+        deadline, after = time.time() + 5, before
+        while time.time() < deadline and (after["images"], after["text"]) == (before["images"], before["text"]):
+            time.sleep(0.1)
+            after = browser.execute_script(EXPLORER_VIEW, i)
+        assert after["at"] != before["at"], f"{page}: slider {i} did not move ({before['readout']})"
+        assert (after["images"], after["text"]) != (before["images"], before["text"]), (
+            f"{page}: moving slider {i} from {before['readout']!r} to {after['readout']!r} did not change the picture")
+        assert all(im["ok"] for im in after["images"]), f"{page}: explorer of slider {i} has an image that did not load"
+        screenshot_at = "document.querySelector('.widget-slider')"
+
+    # offline: nothing asked of the network, nothing in the console
+    requests = _network_requests(browser)
+    assert not requests, f"{page}: requests to the network: {requests[:5]}"
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"{page}: console errors: {errors[:5]}"
+
+    shots = OUT / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.execute_script(f"const e = {screenshot_at}; if (e) e.scrollIntoView({{block: 'start'}}); "
+                           "else window.scrollTo(0, 0);")
+    time.sleep(0.2)
+    browser.save_screenshot(str(shots / f"{Path(page).name}.png"))
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(a["href"])
+
+
+def _parse(path: Path) -> _Links:
+    p = _Links()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+def test_no_broken_internal_links(html_root):
+    pages = [html_root / "index.html", *(html_root / f"{p}.html" for p in PAGES)]
+    parsed: dict[Path, _Links] = {}
+    broken = []
+    for page in pages:
+        links = parsed.setdefault(page, _parse(page))
+        for href in links.hrefs:
+            parts = urlsplit(href)
+            if parts.scheme or href.startswith(("//", "mailto:", "javascript:")):
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(html_root)}: {href} (no such file)")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = parsed.setdefault(target, _parse(target)).ids
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{page.relative_to(html_root)}: {href} (no such anchor)")
+    assert not broken, f"{len(broken)} broken internal links: {broken[:10]}"
