@@ -172,17 +172,22 @@ def archive_run(name, n, crop, method, steps, seed, out_dir: Path, threads: int)
             "cumulative": rows}
 
 
-def reuse_records(a) -> list:
-    """The amortized and SGA records of ``a.reuse``, if that run had this run's settings and weights."""
+def reuse_records(a) -> tuple[list, dict | None]:
+    """The records of ``a.reuse`` for the methods this run does not compute (and its archive when this run
+    makes none), if that run had this run's settings and the installed weights."""
     old = json.loads(Path(a.reuse).read_text())
     same = all(old["args"][k] == getattr(a, k) for k in ("images", "crop", "steps", "seed")) and \
         set(a.lambdas) <= set(old["args"]["lambdas"])
-    installed = {e["name"]: e["sha256"][:16] for e in list_models() if e["base"] == "mshp"}
-    if not same or any(old["weights"].get(k) != v for k, v in installed.items()):
-        raise SystemExit(f"{a.reuse} was made with other settings or other mshp weights: run without --reuse")
-    rows = [r for r in old["records"] if r["method"] in ("amortized", "sga") and r["lambda"] in a.lambdas]
-    print(f"reusing {len(rows)} amortized / SGA records of {a.reuse}", flush=True)
-    return rows
+    installed = {e["name"]: e["sha256"][:16] for e in list_models() if e["base"] in ("mshp", "bitsback")}
+    methods = {r["method"] for r in old["records"]} - set(a.methods)
+    needed = {k: v for k, v in installed.items() if any(k.startswith(("mshp@" if m in ("amortized", "sga")
+                                                                       else "bitsback@")) for m in methods)}
+    if not same or any(old["weights"].get(k) != v for k, v in needed.items()):
+        raise SystemExit(f"{a.reuse} was made with other settings or other weights: run without --reuse")
+    rows = [r for r in old["records"] if r["method"] in methods and r["lambda"] in a.lambdas]
+    print(f"reusing {len(rows)} records of {a.reuse} ({', '.join(sorted(methods))})", flush=True)
+    archive = old.get("archive") if not a.archive_images else None
+    return rows, archive
 
 
 def summarize(records):
@@ -230,10 +235,10 @@ def main(argv=None):
     names, x = centre_crops(a.images, a.crop)
     records, t_start = [], time.time()
     work = Path(tempfile.mkdtemp(prefix="nc_bitsback_"))
-    reused = reuse_records(a) if a.reuse else []
+    reused, reused_archive = reuse_records(a) if a.reuse else ([], None)
     records += reused
     for lam in a.lambdas:
-        if {"amortized", "sga"} & set(a.methods) and not reused:
+        if {"amortized", "sga"} & set(a.methods):
             rows = hyperprior_rows(f"mshp@{lam:g}", names, x, a.steps, a.seed)
             records += [r for r in rows if r["method"] in a.methods]
         for m in BB_METHODS:
@@ -241,17 +246,18 @@ def main(argv=None):
                 rows = bits_back_rows(f"bitsback@{lam:g}", names, x, m, a.steps, a.seed, work)
                 records += rows
         print(f"  lambda {lam:g}: done ({time.time() - t_start:.0f} s)", flush=True)
-    stems = [r["stem"] for r in records if "stem" in r]
+    stems = [r["stem"] for r in records if "stem" in r and r not in reused]
     fresh = decode_fresh(work, stems, other)
     for r in records:
-        if "stem" in r:
+        if "stem" in r and r not in reused:
             r["exact_in_fresh_process"] = fresh[r["stem"]]["ok"]
             r["dec_s"] = fresh[r["stem"]]["dec_s"]
     archive = archive_run(f"bitsback@{a.archive_lambda:g}", a.archive_images, a.crop, a.archive_method, a.steps,
-                          a.seed, work, other) if a.archive_images else None
+                          a.seed, work, other) if a.archive_images else reused_archive
     table, bd = summarize(records)
-    n_bb = len(stems)
-    n_ok = sum(fresh[s]["ok"] for s in stems)
+    checked = [r for r in records if "exact_in_fresh_process" in r]
+    n_bb = len(checked)
+    n_ok = sum(r["exact_in_fresh_process"] for r in checked)
     print(f"\nKodak, first {a.images} images, {a.crop}x{a.crop} centre crops, {a.steps} steps, {a.threads} thread(s) "
           f"encoding, {other} decoding, {time.time() - t_start:.0f} s in all")
     print(f"{'lambda':>8} {'method':>24} {'bpp':>7} {'net bpp':>8} {'PSNR':>7} {'s/img':>7}")

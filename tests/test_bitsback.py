@@ -152,6 +152,25 @@ def test_side_information_too_short_is_one_clear_error(tiny):
         tiny.compress(picture(), 1, method="bitsback_no_iter", side_info=b"abcd")
 
 
+def test_joint_loss_of_a_batch_is_each_images_own_loss(tiny):
+    """Line 2 on a batch optimizes every image's own loss (a regression: the batch once shared one
+    distortion term, which weighted rate B times too much)."""
+    from neurcomp.inference.bbvi import joint_loss
+
+    x = torch.cat([picture(64, 64, 1), picture(64, 64, 2)])
+    g = torch.Generator().manual_seed(0)
+    _, inv_gain, idx = tiny.gains(1, 2, "cpu")
+    _, inv_hgain = tiny.hgains(idx)
+    y_t = torch.randn(2, 12, 4, 4, generator=g)
+    z = torch.randn(2, 8, 1, 1, generator=g)
+    mu, sigma = torch.zeros_like(z), torch.ones_like(z)
+    with torch.no_grad():
+        both = joint_loss(tiny, x, y_t, z, mu, sigma, inv_gain, inv_hgain, 0.05)
+        alone = [joint_loss(tiny, x[i:i + 1], y_t[i:i + 1], z[i:i + 1], mu[i:i + 1], sigma[i:i + 1], inv_gain[i:i + 1],
+                            inv_hgain[i:i + 1], 0.05) for i in range(2)]
+    assert torch.allclose(both, torch.cat(alone), rtol=1e-5)
+
+
 def test_reproducible_bbvi_is_identical_in_a_fresh_process_with_other_threads(tiny, tmp_path):
     from neurcomp.inference.bbvi import reproducible_bbvi
 

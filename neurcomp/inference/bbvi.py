@@ -108,10 +108,19 @@ def reproducible_bbvi(model, y_hat: torch.Tensor, rate_idx: int, steps: int = DE
         return mu.detach(), log_sigma.detach().exp().clamp_min(m.sigma_min)
 
 
+def joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam: float) -> torch.Tensor:
+    """The relaxed NELBO of line 2 *per image* ``[B]``: ``[-log2 P(y~ | z) - log2 p(z) + log2 q(z)] / pixels
+    + lambda * 255^2 * MSE`` (a batch optimizes every image's own loss)."""
+    b, _, h, w = x.shape
+    bits = _z_rate_bits(model, y_t, z, mu_z, sigma, inv_hgain)
+    mse = ((model.g_s(y_t * inv_gain) - x) ** 2).reshape(b, -1).mean(1)
+    return bits / (h * w) + lam * 255 ** 2 * mse
+
+
 @dataclass
 class JointResult:
     y_hat: torch.Tensor  # integer-valued float, [1, M, h, w]
-    nelbo: list  # the relaxed loss every ``record_every`` steps (bits per pixel + lambda * 255^2 * MSE)
+    nelbo: list  # per image, the relaxed loss every ``record_every`` steps (bits per pixel + lambda * 255^2 * MSE)
     seconds: float
 
 
@@ -144,15 +153,13 @@ def joint_sga_bbvi(model, x: torch.Tensor, rate_idx: int, steps: int = DEFAULT_S
             y_t = sga_round(mu_y, tau, gen)
             sigma = log_sigma.exp().clamp_min(model.sigma_min)
             z = mu_z + sigma * torch.randn(mu_z.shape, generator=gen, device=x.device)
-            bits = _z_rate_bits(model, y_t, z, mu_z, sigma, inv_hgain)
-            mse = ((model.g_s(y_t * inv_gain) - x) ** 2).mean()
-            loss = bits.sum() / (h * w) + lam * 255 ** 2 * mse
+            loss = joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.sum().backward()
             opt.step()
             if step % record_every == 0:
-                nelbo.append(float(loss.detach()))
+                nelbo.append(loss.detach().tolist())
     return JointResult(torch.round(mu_y.detach()), nelbo, time.perf_counter() - t0)
 
 
-__all__ = ["reproducible_bbvi", "joint_sga_bbvi", "JointResult", "one_thread", "JOINT_LR", "BBVI_LR", "DEFAULT_STEPS"]
+__all__ = ["reproducible_bbvi", "joint_sga_bbvi", "joint_loss", "JointResult", "one_thread", "JOINT_LR", "BBVI_LR", "DEFAULT_STEPS"]
