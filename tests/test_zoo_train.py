@@ -42,7 +42,8 @@ def test_shipped_cards_match_files():
     for card_path in WEIGHTS_DIR.glob("*.json"):
         card = json.loads(card_path.read_text())
         f = WEIGHTS_DIR / card["file"]
-        assert f.stat().st_size < 6_000_000, f"{f} is too large to ship"
+        # float16 weights plus integer coding tables (the bits-back hyperprior's z tables span a 1/16 grid: ~1 MB)
+        assert f.stat().st_size < 7_500_000, f"{f} is too large to ship"
         assert sha256_file(f) == card["sha256"]
         for key in ("config", "training", "kodak", "learning_curve", "params"):
             assert key in card, f"{card_path.name} lacks {key}"
