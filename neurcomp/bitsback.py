@@ -58,11 +58,10 @@ import torch
 
 from . import BitstreamError
 from .codec import MethodUnavailable, check_size
-from .container import METHODS
+from .container import METHODS, Reader
 from .data import pad_to_multiple, to_uint8
 from .entropy import CodingError
-from .entropy.bits import read_varint, varint
-from .entropy.errors import TruncatedCode
+from .entropy.bits import varint
 from .models.bitsback import MAX_BBVI_STEPS, SideInfoTooShort, side_info_words
 from .zoo import WeightsError, fingerprint, load_pretrained
 
@@ -140,27 +139,6 @@ def _pack(method, model, weights, bbvi_steps, seed, pad, entries, stack: bytes) 
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise BitstreamError("truncated archive: it ends in the middle of the header or the stack")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def varint(self) -> int:
-        try:
-            n, self.pos = read_varint(self.data, self.pos)
-        except TruncatedCode:
-            raise BitstreamError("truncated archive: it ends in the middle of the header or the stack") from None
-        except CodingError:
-            raise BitstreamError("corrupted archive: malformed length field") from None
-        return n
-
-
 def read_header(data: bytes) -> dict:
     """The archive's header as a dict (no decoding); raises :class:`BitstreamError`."""
     if len(data) < 8 or not is_archive(data):
@@ -170,7 +148,7 @@ def read_header(data: bytes) -> dict:
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupted archive: checksum mismatch (the file was altered or truncated)")
-    r = _Reader(body)
+    r = Reader(body, "archive")
     r.take(4)
     method_idx, name_len = r.take(2)
     if method_idx >= len(METHODS) or METHODS[method_idx] not in BITSBACK_METHODS:

@@ -53,13 +53,15 @@ class Stream:
         return len(pack(self)) - sum(len(s) for s in self.sections)
 
 
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
+class Reader:
+    """Reads a header field by field; ``what`` names the format in its errors ("stream", "archive")."""
+
+    def __init__(self, data: bytes, what: str = "stream"):
+        self.data, self.pos, self.what = data, 0, what
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise BitstreamError("truncated stream: it ends in the middle of the header or a section")
+            raise BitstreamError(f"truncated {self.what}: it ends in the middle of the header or a section")
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
@@ -68,9 +70,9 @@ class _Reader:
         try:
             n, self.pos = read_varint(self.data, self.pos)
         except TruncatedCode:
-            raise BitstreamError("truncated stream: it ends in the middle of the header or a section") from None
+            raise BitstreamError(f"truncated {self.what}: it ends in the middle of the header or a section") from None
         except CodingError:
-            raise BitstreamError("corrupted stream: malformed length field") from None
+            raise BitstreamError(f"corrupted {self.what}: malformed length field") from None
         return n
 
 
@@ -97,7 +99,7 @@ def unpack(data: bytes) -> Stream:
     if len(data) < 8:
         raise BitstreamError("truncated stream: shorter than the smallest header")
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-    r = _Reader(body)
+    r = Reader(body)
     r.take(4)
     method_idx, name_len = r.take(2)
     if method_idx >= len(METHODS):
