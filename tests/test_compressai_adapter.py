@@ -221,3 +221,33 @@ def test_published_names_download_once_check_the_hash_and_say_what_to_do_offline
         cai.fetch_published("mbt2018-mean", 3)
     with pytest.raises(cai.CheckpointError, match="QUALITY"):
         cai.load_compressai("compressai:mbt2018-mean")
+
+
+def test_the_books_full_profile_optimizes_published_weights_and_falls_back_offline(tmp_path, monkeypatch, capsys):
+    """Chapters 5 and 6 (full profile) take CompressAI's published mean-scale hyperprior: every quality as a
+    rate point that book.load and the iterative encoders take; offline, one line and the shipped network."""
+    from neurcomp import book, data
+    from neurcomp.inference import optimize_latents
+
+    monkeypatch.setenv("NEURCOMP_DATA", str(tmp_path))
+    blob = ckpt("mbt2018-mean").read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()[:8]
+    names = {q: f"mbt2018-mean-{q}-{digest}.pth.tar" for q in range(1, 9)}  # the fixture under every quality
+    monkeypatch.setitem(cai.PUBLISHED, "mbt2018-mean", names)
+    monkeypatch.setattr(data, "_download", lambda url, timeout=30.0: (_ for _ in ()).throw(OSError("offline")))
+    quick = book.hyperprior_rate_points("quick")
+    assert book.hyperprior_rate_points("full") == quick and quick[0]["name"].startswith("mshp@")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "shipped network instead" in out[0] and str(tmp_path / "compressai") in out[0]
+
+    monkeypatch.setattr(data, "_download", lambda url, timeout=30.0: blob)
+    points = book.hyperprior_rate_points("full")
+    assert [e["name"] for e in points] == [f"compressai:mbt2018-mean:{q}" for q in range(1, 9)]
+    assert [e["value"] for e in points] == sorted(cai.QUALITY_LAMBDAS.values())
+    main_point = book.nearest(points, 0.0067)
+    model, rate_idx, lam = book.load(main_point["name"])
+    assert (main_point["name"], lam, model.arch) == ("compressai:mbt2018-mean:3", 0.0067, "mbt2018-mean")
+    x = small_images()[:1]
+    run = optimize_latents(model, x, rate_idx, method="sga", steps=40, seed=0, record_every=40)
+    before, after = book.rd_point(model, x, rate_idx)[0], book.rd_point(model, x, rate_idx, run)[0]
+    assert after["loss"] < before["loss"]

@@ -18,7 +18,9 @@ The rest are small helpers that several chapters used to copy, one module per co
 
 - shipped networks: :func:`networks`, :func:`network` (with a stand-in for a checkout without
   weights), :func:`nearest`, :func:`describe_networks`, :func:`load`, :func:`weights_used` (the
-  fingerprints of the weights a chapter's outputs come from, printed in a cell nbval compares);
+  fingerprints of the weights a chapter's outputs come from, printed in a cell nbval compares),
+  :func:`hyperprior_rate_points` and :func:`published_network` (the full profile's paper-scale
+  hyperprior: CompressAI's published weights);
 - images and the real codec: :func:`load_crop`, :func:`code_sweep`, :func:`round_trip`,
   :func:`print_header`, :func:`same_rate`, :func:`forward`;
 - rate-distortion records, curves and tables: :func:`evaluate_networks`, :func:`baseline_records`,
@@ -49,7 +51,8 @@ Examples
 """
 
 from .chapter import PROFILES, Chapter, setup
-from .shipped import describe_networks, load, load_crop, nearest, network, networks, weights_used
+from .shipped import (describe_networks, hyperprior_rate_points, load, load_crop, nearest, network, networks,
+                      published_network, weights_used)
 from .records import (baseline_records, bd, bd_table, code_sweep, curves, evaluate_networks, means, print_header,
                       psnr_at, psnr_table, round_trip, same_rate, table)
 from .figures import (colors, crop_grid, image_strip, label_points, learning_curve, moving_average, plot_learning_curve,
@@ -58,7 +61,8 @@ from .explorers import card, explorer, fig_png, grid_explorer, pages, png, slide
 from .training import train_live, training_images
 from .latents import decode_latents, final_gap, forward, rd_point
 
-__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "weights_used", "load", "load_crop",
+__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "weights_used", "published_network",
+           "hyperprior_rate_points", "load", "load_crop",
            "evaluate_networks", "baseline_records", "code_sweep", "round_trip", "curves", "means", "bd", "bd_table",
            "psnr_table", "psnr_at", "same_rate", "print_header", "table", "moving_average", "smooth", "plot_training",
            "zoom_rd", "colors", "label_points", "plot_sweep", "rd_figure", "show_image", "stacked_bars", "crop_grid",

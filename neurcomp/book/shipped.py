@@ -95,6 +95,76 @@ def network(kind: str, prefer: str | None = None, want: Callable[[dict], bool] |
     return []
 
 
+def published_network(arch: str = "mbt2018-mean") -> list[dict]:
+    """CompressAI's published MSE weights of ``arch`` as rate points (quality 1 to 8), or ``[]``.
+
+    Each file is downloaded once into the cache (:func:`neurcomp.zoo.compressai.fetch_published`,
+    checked against the SHA-256 prefix in its name). When one cannot be had (offline, a proxy),
+    one printed line says why and what to do, and the list is empty.
+
+    Parameters
+    ----------
+    arch : str
+        ``"mbt2018-mean"`` (the mean-scale hyperprior of Minnen et al. 2018, the architecture of
+        ``mshp``), ``"bmshj2018-hyperprior"`` or ``"bmshj2018-factorized"``.
+
+    Returns
+    -------
+    list of dict
+        Entries like :func:`network`'s (``name`` such as ``"compressai:mbt2018-mean:3"``, ``kind``,
+        ``value`` = CompressAI's lambda of that quality, ``params``, ``sha256``), sorted by lambda;
+        :func:`load` takes their names.
+    """
+    from ..zoo import compressai
+    from ..zoo.errors import UnknownModel, WeightsError
+
+    entries = []
+    for name in compressai.published_names(arch):
+        try:
+            entries.append(compressai.load_published(name)[2])
+        except (WeightsError, UnknownModel) as err:
+            print(f"CompressAI's published {arch} weights are not at hand ({' '.join(str(err).split())}); "
+                  "this run uses the shipped network instead (download the files once with network access, "
+                  f"or put them into {compressai.cache_dir()})")
+            return []
+    return sorted(entries, key=lambda e: e["value"])
+
+
+def hyperprior_rate_points(profile: str, prefer: str = "mshp", arch: str = "mbt2018-mean") -> list[dict]:
+    """The mean-scale hyperprior the iterative-inference chapters optimize: ours, or CompressAI's published one.
+
+    The ``quick`` profile takes the shipped network ``prefer`` (CPU-trained, small). The ``full``
+    profile takes CompressAI's published weights of the same architecture (Minnen et al. 2018,
+    trained to convergence at eight lambdas; :func:`published_network`), so that paper-sized runs
+    start from paper-scale models, and falls back to the shipped network, with one printed line,
+    where they cannot be downloaded.
+
+    Parameters
+    ----------
+    profile : str
+        ``"quick"`` or ``"full"`` (``Chapter.profile``).
+    prefer : str
+        The shipped network of kind ``hyperprior`` (default ``"mshp"``).
+    arch : str
+        The CompressAI architecture of the full profile.
+
+    Returns
+    -------
+    list of dict
+        Rate points sorted by lambda; their ``name`` goes to :func:`load`.
+
+    Examples
+    --------
+    >>> [e["name"] for e in hyperprior_rate_points("quick")][3]
+    'mshp@0.0067'
+    """
+    if profile == "full":
+        entries = published_network(arch)
+        if entries:
+            return entries
+    return network("hyperprior", prefer, required=True)
+
+
 def _train_stand_in(kind: str, config: Mapping[str, Any], minutes: float) -> list[dict]:
     import tempfile
 
