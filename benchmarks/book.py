@@ -3,9 +3,11 @@
     python benchmarks/book.py                    # quick profile: each chapter, then the HTML render
     python benchmarks/book.py --build            # also the real `jupyter-book build` (executes all again)
     python benchmarks/book.py --only 03 --json out.json
+    python benchmarks/book.py --inplace          # re-execute the committed notebooks (after re-shipped weights)
 
 Each chapter of ``_toc.yml`` is executed in a fresh kernel (as the build does, working directory
-``book/``) into a temporary copy, so the committed notebooks are not touched. The HTML is then
+``book/``) into a temporary copy, so the committed notebooks are not touched (``--inplace``: into the committed
+notebooks themselves, the re-execution a re-shipped network needs, timed on the way). The HTML is then
 rendered from the committed outputs (execution off; what the browser test builds), and with
 ``--build`` the README's build command runs end to end. Prints a table and writes JSON
 (default ``benchmarks/results/book.json``): per chapter its seconds and whether it stayed under the
@@ -41,11 +43,12 @@ def jupyter_book() -> str:
     return str(jb) if jb.exists() else "jupyter-book"
 
 
-def time_chapter(path: Path, env: dict, timeout: int) -> dict:
+def time_chapter(path: Path, env: dict, timeout: int, inplace: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
+        where = ["--inplace"] if inplace else ["--output-dir", tmp]
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                               "--output-dir", tmp, f"--ExecutePreprocessor.timeout={timeout}", str(path)],
+        proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", *where,
+                               f"--ExecutePreprocessor.timeout={timeout}", str(path)],
                               env=env, capture_output=True, text=True, cwd=path.parent)
         seconds = time.perf_counter() - t0
     ok = proc.returncode == 0
@@ -85,6 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=180.0, help="seconds a chapter may take (default 180)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "book.json")
+    ap.add_argument("--inplace", action="store_true",
+                    help="execute into the committed notebooks (their outputs are replaced) instead of copies")
     args = ap.parse_args(argv)
 
     env = {**os.environ, "NEURCOMP_PROFILE": args.profile}
@@ -98,7 +103,7 @@ def main(argv=None) -> int:
     rows = []
     print(f"{'chapter':42s} {'seconds':>8s}  under {args.budget:.0f} s")
     for path in todo:
-        row = time_chapter(path, env, args.timeout)
+        row = time_chapter(path, env, args.timeout, args.inplace)
         row["under_budget"] = row["ok"] and row["seconds"] <= args.budget
         rows.append(row)
         print(f"{row['chapter']:42s} {row['seconds']:8.1f}  {'yes' if row['under_budget'] else 'NO'}"

@@ -202,6 +202,18 @@ def test_every_figure_has_a_caption(path):
     assert not italic, f"cells {italic}: an italic '*Figure ...*' paragraph: put the caption into the figure cell"
 
 
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_legends_keep_figures_at_the_page_width(path):
+    """A legend to the right of the axes widens a figure that the page then shrinks until its tick labels
+    are unreadable: legends go inside the axes or below them (book.rd_figure's default)."""
+    nb = nbformat.read(path, as_version=4)
+    right = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             and (re.search(r"bbox_to_anchor=\(\s*1(\.\d*)?\s*,", c.source) or 'legend="outside"' in c.source)]
+    assert not right, f"cells {right} put a legend to the right of the figure: put it inside or below"
+    tables = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "markdown=False" in c.source]
+    assert not tables, f"cells {tables} print a table as text: book.table renders it as a table in the book"
+
+
 def test_no_images_in_book_folder():
     images = [p for ext in ("png", "jpg", "jpeg", "webp", "gif") for p in (ROOT / "book").rglob(f"*.{ext}")
               if "_build" not in p.parts]

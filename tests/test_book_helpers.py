@@ -410,3 +410,21 @@ def test_weights_used_prints_the_shipped_fingerprints(capsys):
     assert f"{zoo.model_card('mshp')['training']['steps']:,d} steps" in line and f"{len(mshp)} x lambda" in line
     assert text.splitlines()[2].split() == ["no_such_network", "not", "shipped", "in", "this", "checkout"]
     assert book.weights_used() == "this chapter uses no shipped weights"
+
+
+def test_tables_render_as_tables_in_a_kernel_and_show_once():
+    """In a Jupyter kernel a table is one output with a Markdown table (rendered by JupyterLab, Colab and
+    the book) and the aligned text (what nbval compares); a table as a cell's last value is not shown twice."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from neurcomp import book\n"
+        "book.table([{'m': 'a|b', 'v': 0.25}, {'m': 'c', 'v': None}], {'model': 'm', '$\\\\lambda$': '{v:.2f}'})")])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert [o["output_type"] for o in outputs] == ["display_data"]
+    md, plain = outputs[0]["data"]["text/markdown"], outputs[0]["data"]["text/plain"]
+    assert md.splitlines() == ["| model | $\\lambda$ |", "| :-- | --: |", "| a\\|b | 0.25 |", "| c | - |"]
+    assert plain.splitlines() == ["model $\\lambda$", "a|b        0.25", "c             -"]
+    # outside a kernel: printed, and returned as the same text
+    assert book.table([{"m": "x"}], {"model": "m"}) == "model\nx"

@@ -230,7 +230,7 @@ def plot_sweep(ax, rows: Sequence[Mapping[str, Any]], annotate: str | None = "la
 
 def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] = ("psnr", "ms_ssim_db"),
               styles: Mapping[str, Mapping[str, Any]] | None = None, reference: Sequence[str] | None = None,
-              xmax: float | None = None, title: str = "Kodak", legend: str = "outside", size=(6.25, 4.6)):
+              xmax: float | None = None, title: str = "Kodak", legend: str = "below", size=(6.25, 4.6)):
     """Rate-distortion curves side by side, one panel per quality metric.
 
     Parameters
@@ -249,8 +249,9 @@ def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] =
         Zoom on rates up to ``xmax`` bpp (:func:`zoom_rd`).
     title : str
         Panel titles start with it ("Kodak, PSNR").
-    legend : {"outside", "inside", "none"}
-        One legend to the right of the figure, one per panel, or none.
+    legend : {"below", "inside", "outside", "none"}
+        One legend below the panels (default: the figure keeps the page's width, so its tick
+        labels stay readable), one per panel, one to the right of the figure, or none.
     size : (float, float)
         Inches per panel.
 
@@ -282,9 +283,13 @@ def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] =
                title=f"{title}, {'PSNR' if metric == 'psnr' else 'MS-SSIM'}")
         if legend == "inside":
             ax.legend(fontsize=8)
+    fig.tight_layout()
     if legend == "outside":
         fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.tight_layout()
+    elif legend == "below":
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False,
+                   ncol=min(len(labels), 2 if len(axes) == 1 else 3))
     return fig, axes
 
 

@@ -452,8 +452,8 @@ class _Blank:
 _BLANK = _Blank()
 
 
-def table(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Any], markdown: bool = False) -> str:
-    """Print rows as an aligned text table (first column left-aligned, the others right-aligned).
+def table(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Any], markdown: bool | None = None) -> str:
+    """Show rows as a table: rendered in a notebook and in the book, aligned text elsewhere.
 
     Parameters
     ----------
@@ -464,13 +464,18 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Any], markdow
         template is a ``str.format`` template on the row's fields, such as ``"{bpp:.3f}"`` (units
         as the row has them), a field name without braces (its value with ``str``), or a callable
         ``row -> str`` (which gets the row as it is). A field that is None is shown as ``-``.
-    markdown : bool
-        Display the table as Markdown (rendered in a notebook and in the book) instead of printing it.
+    markdown : bool, optional
+        ``None`` (default): in a Jupyter kernel, display the table as one output with two
+        representations, a Markdown table (what JupyterLab, Colab and the built book render, math
+        in headers included) and the aligned text (``text/plain``: what a terminal, nbval's
+        comparison and a reader of the raw notebook see); elsewhere print the aligned text.
+        ``True``: display only the Markdown table; ``False``: only print the aligned text.
 
     Returns
     -------
     str
-        The table (also printed, or displayed as Markdown).
+        The table as aligned text (the Markdown source with ``markdown=True``); as a cell's last
+        expression it is not shown a second time.
 
     Examples
     --------
@@ -493,12 +498,38 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Any], markdow
     def line(vals):
         return " ".join(v.ljust(widths[j]) if j == 0 else v.rjust(widths[j]) for j, v in enumerate(vals)).rstrip()
 
+    def md_cell(v):
+        return v.replace("|", "\\|") if v.strip() else "&nbsp;"
+
+    md = "\n".join("| " + " | ".join(md_cell(v) for v in vals) + " |"
+                   for vals in [heads, [":--"] + ["--:"] * (len(heads) - 1), *cells])
+    text = "\n".join([line(heads)] + [line(c) for c in cells])
+    if markdown is None:
+        markdown = "both" if _in_kernel() else False
     if markdown:
         from IPython.display import Markdown, display
 
-        text = "\n".join("| " + " | ".join(v) + " |" for v in [heads, ["---"] * len(heads), *cells])
-        display(Markdown(text))
-        return text
-    text = "\n".join([line(heads)] + [line(c) for c in cells])
+        if markdown == "both":
+            display({"text/markdown": md, "text/plain": text}, raw=True)
+            return ShownText(text)
+        display(Markdown(md))
+        return ShownText(md)
     print(text)
-    return text
+    return ShownText(text)
+
+
+class ShownText(str):
+    """A string that was already shown: as a cell's last value it does not display a second time."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _in_kernel() -> bool:
+    """True in a Jupyter kernel (a notebook, JupyterLab, Colab, nbval, the book's build)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
