@@ -5,7 +5,8 @@ a toc entry without a file, a citation key missing from references.bib, a notebo
 without outputs or with an error output (a figure that failed to render does not fail the
 build: its traceback is silently rendered into the HTML), a second bibliography directive,
 a chapter that does not read NEURCOMP_PROFILE, a figure without a caption, images in book/, an install cell or a repository address that drifted,
-nbval markers written as comments, a chapter whose weight fingerprints are not pinned.
+nbval markers written as comments, a chapter whose weight fingerprints are not pinned,
+an exercise or a solution that is not a sphinx-exercise directive (numbered, labelled, hidden, linked).
 """
 from __future__ import annotations
 
@@ -218,3 +219,93 @@ def test_no_images_in_book_folder():
     images = [p for ext in ("png", "jpg", "jpeg", "webp", "gif") for p in (ROOT / "book").rglob(f"*.{ext}")
               if "_build" not in p.parts]
     assert not images, f"images must be produced by cells, not committed: {images}"
+
+
+# --------------------------------------------------------------------------- exercises and solutions
+# sphinx-exercise (QuantEcon's convention): ":::{exercise} title" with ":label: chN-exK" (numbered
+# "Exercise N.K" by book/_ext/chapter_figures.py), ":::{solution} chN-exK" hidden by ":class: dropdown";
+# a solution with code cells is gated (":::{solution-start} chN-exK" ... ":::{solution-end}") so that its
+# code, outputs and figure captions sit inside the toggle.
+DIRECTIVE = re.compile(r"^:::\{(exercise|solution|solution-start|solution-end)\}[ \t]*(.*)\n((?::[\w-]+:.*\n?)*)", re.M)
+CHAPTER = re.compile(r"^(\d+)_")
+SOLUTION_CODE = re.compile(r"\A\s*# Solution to Exercise (\d+)\b")
+
+
+def _directives(path: Path) -> list[dict]:
+    """The chapter's exercise and solution directives in document order, with the cell they are in."""
+    nb = nbformat.read(path, as_version=4)
+    out = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code":
+            out.append({"kind": "code", "cell": i, "source": c.source})
+            continue
+        if c.cell_type != "markdown":
+            continue
+        for m in DIRECTIVE.finditer(c.source):
+            opts = dict(re.findall(r"^:([\w-]+):[ \t]*(.*)$", m.group(3), re.M))
+            out.append({"kind": m.group(1), "arg": m.group(2).strip(), "opts": opts, "cell": i})
+    return out
+
+
+def _exercise_labels() -> set[str]:
+    return {d["opts"].get("label") for p in _notebooks() for d in _directives(p) if d["kind"] == "exercise"}
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_exercises_are_numbered_directives_with_hidden_linked_solutions(path):
+    text = _text_of(path)
+    assert not re.search(r"\*\*Exercise \d", text), "a bold-paragraph exercise: use :::{exercise} with a :label:"
+    assert "{admonition} Solution" not in text, "a Solution admonition: use :::{solution} <exercise label>"
+    found = _directives(path)
+    exercises = [d for d in found if d["kind"] == "exercise"]
+    if not exercises:
+        assert not re.search(r"^#+ Exercises", text, re.M), "an Exercises section without {exercise} directives"
+        assert not any(d["kind"] != "code" for d in found), "solution directives in a chapter without exercises"
+        return
+    chapter = int(CHAPTER.match(path.name).group(1))
+    labels = [d["opts"].get("label") for d in exercises]
+    assert labels == [f"ch{chapter}-ex{k}" for k in range(1, len(labels) + 1)], (
+        f"exercise labels {labels}: every exercise has :label: ch{chapter}-exK, K = 1, 2, ... in order")
+    assert all(d["arg"] for d in exercises), "every exercise has a title: :::{exercise} title"
+    known = _exercise_labels()
+    solved: dict[str, int] = {}
+    gate = None  # the open solution-start
+    seen: list[str] = []
+    for d in found:
+        if d["kind"] == "exercise":
+            seen.append(d["opts"]["label"])
+        elif d["kind"] in ("solution", "solution-start"):
+            target = d["arg"]
+            assert target in known, f"a solution refers to {target!r}, which is no exercise label"
+            assert target in seen, f"the solution of {target} comes before its exercise"
+            assert "dropdown" in d["opts"].get("class", "").split(), f"the solution of {target} is not hidden (:class: dropdown)"
+            assert gate is None, f"the solution of {target} starts inside the gated solution of {gate}"
+            solved[target] = solved.get(target, 0) + 1
+            if d["kind"] == "solution-start":
+                gate = target
+        elif d["kind"] == "solution-end":
+            assert gate is not None, f"cell {d['cell']}: a solution-end without a solution-start"
+            gate = None
+        else:  # a code cell
+            m = SOLUTION_CODE.match(d["source"])
+            if m:
+                assert gate == f"ch{chapter}-ex{m.group(1)}", (
+                    f"code cell {d['cell']} (solution to exercise {m.group(1)}) is not inside its gated solution "
+                    f"(:::{{solution-start}} ch{chapter}-ex{m.group(1)} ... :::{{solution-end}})")
+    assert gate is None, f"the gated solution of {gate} has no solution-end"
+    assert solved == {label: 1 for label in labels}, f"every exercise has exactly one solution: {solved}"
+    # {numref} needs Sphinx's numfig, which is off (chapter_figures.py): a reference gives its own text
+    bare = re.findall(r"\{(?:ref|numref)\}`(ch\d+-ex\d+)`", text)
+    assert not bare, f"references {bare} without text: write {{ref}}`exercise 4 <ch1-ex4>`"
+    assert not re.findall(r"\{numref\}`[^`]*ch\d+-ex\d+", text), "{numref} to an exercise: use {ref} with text"
+    for target in re.findall(r"\{ref\}`[^`<]*<(ch\d+-ex\d+)>`", text):
+        assert target in known, f"a reference to {target}, which is no exercise label"
+
+
+def test_the_book_builds_with_sphinx_exercise():
+    cfg = _config()
+    assert "sphinx_exercise" in cfg["sphinx"]["extra_extensions"], "_config.yml does not load sphinx_exercise"
+    assert "chapter_figures" in cfg["sphinx"]["local_extensions"], "exercises are numbered by chapter_figures"
+    tomllib = pytest.importorskip("tomllib")
+    book = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["book"]
+    assert any(re.match(r"sphinx-exercise\b", d) for d in book), "the book extra lacks sphinx-exercise"

@@ -9,6 +9,9 @@ Then headless Chromium, with every network request refused, opens every page of 
 - no Markdown table is left as a line of pipes;
 - math is rendered by the local MathJax (no raw ``\\(``, ``\\[`` or ``$$`` left in the text, no TeX errors);
 - every widget renders, and moving each slider of a pre-rendered explorer changes what is shown;
+- exercises are numbered by chapter ("Exercise 7.2", sphinx-exercise), every exercise has one solution,
+  and every solution is hidden by a toggle that opens it, links to its exercise ("Solution to Exercise 7.2")
+  and holds the figures (with their captions) of its code cells;
 - nothing was requested from the network and the console shows no errors;
 - no internal link is broken (file and anchor).
 
@@ -192,6 +195,76 @@ return {
 """
 
 
+# sphinx-exercise's exercises and solutions (solutions hidden by sphinx-togglebutton's .admonition.dropdown)
+EXERCISES = """
+const article = document.querySelector('main article') || document.querySelector('article') || document.body;
+const title = e => (e.querySelector(':scope > .admonition-title') || {textContent: ''}).textContent.replace(/\\s+/g, ' ').trim();
+const content = s => s.querySelector(':scope > .admonition-title ~ *');
+const shown = s => { const c = content(s); return !!c && getComputedStyle(c).visibility !== 'hidden' && c.getBoundingClientRect().height > 0; };
+return {
+  exercises: Array.from(article.querySelectorAll('div.exercise.admonition')).map(e => ({id: e.id, title: title(e)})),
+  solutions: Array.from(article.querySelectorAll('div.solution.admonition')).map(s => {
+    const link = s.querySelector(':scope > .admonition-title a.reference.internal');
+    const head = s.querySelector(':scope > .admonition-title');
+    const hiddenAtFirst = s.classList.contains('toggle-hidden') && !shown(s);
+    head.click();                       // the reader opens it ...
+    const opens = !s.classList.contains('toggle-hidden') && shown(s);
+    head.click();                       // ... and closes it again
+    return {title: title(s), href: link ? link.getAttribute('href') : null, link: link ? link.textContent.trim() : '',
+            dropdown: s.classList.contains('dropdown'), hiddenAtFirst: hiddenAtFirst, opens: opens,
+            closes: s.classList.contains('toggle-hidden'),
+            figures: s.querySelectorAll('figure img[src*="_images/"]').length};
+  }),
+};
+"""
+
+
+def _nb_exercises(page: str) -> tuple[int, int] | None:
+    """(exercises, captioned figure outputs inside gated solutions) of a chapter, None for a page."""
+    path = ROOT / f"{page}.ipynb"
+    if not path.is_file():
+        return None
+    nb = nbformat.read(path, as_version=4)
+    exercises = figures = 0
+    gated = False
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            for kind in re.findall(r"^:::\{(exercise|solution-start|solution-end)\}", c.source, re.M):
+                exercises += kind == "exercise"
+                gated = {"solution-start": True, "solution-end": False}.get(kind, gated)
+        elif gated and c.metadata.get("mystnb", {}).get("figure", {}).get("caption"):
+            figures += sum(1 for o in c.get("outputs", []) if {"image/png", "image/svg+xml"} & set(o.get("data", {})))
+    return exercises, figures
+
+
+def _check_exercises(browser, page: str) -> None:
+    expected = _nb_exercises(page)
+    facts = browser.execute_script(EXERCISES)
+    exercises, solutions = facts["exercises"], facts["solutions"]
+    if expected is None or not expected[0]:
+        assert not exercises and not solutions, f"{page}: exercises or solutions on a page without exercises"
+        return
+    chapter = int(re.match(r"(\d+)_", Path(page).name).group(1))
+    assert len(exercises) == expected[0], f"{page}: {len(exercises)} exercises on the page, the notebook has {expected[0]}"
+    for k, ex in enumerate(exercises, 1):
+        assert ex["id"] == f"ch{chapter}-ex{k}", f"{page}: exercise {k} has the id {ex['id']!r}"
+        assert re.match(rf"Exercise {chapter}\.{k}\b", ex["title"]), (
+            f"{page}: exercise {k} is titled {ex['title']!r}, not numbered 'Exercise {chapter}.{k}'")
+    ids = [ex["id"] for ex in exercises]
+    targets = [s["href"] for s in solutions]
+    assert sorted(targets, key=str) == sorted(f"#{i}" for i in ids), (
+        f"{page}: every exercise has one solution that links to it; the solutions link to {targets}")
+    for s in solutions:
+        k = int(s["href"].rsplit("-ex", 1)[1])
+        assert s["title"].startswith("Solution to") and s["link"].startswith(f"Exercise {chapter}.{k}"), (
+            f"{page}: the solution titled {s['title']!r} does not name its exercise {chapter}.{k}")
+        assert s["dropdown"] and s["hiddenAtFirst"], f"{page}: the solution to exercise {chapter}.{k} is not hidden"
+        assert s["opens"] and s["closes"], f"{page}: the toggle of the solution to exercise {chapter}.{k} does not work"
+    inside = sum(s["figures"] for s in solutions)
+    assert inside == expected[1], (
+        f"{page}: {inside} captioned figures inside the solutions, the notebook's solutions draw {expected[1]}")
+
+
 def _flat(png: Path) -> bool:
     from PIL import Image
 
@@ -282,6 +355,9 @@ def test_page_renders_offline(browser, html_root, page):
             f"{page}: moving slider {i} from {before['readout']!r} to {after['readout']!r} did not change the picture")
         assert all(im["ok"] for im in after["images"]), f"{page}: explorer of slider {i} has an image that did not load"
         screenshot_at = "document.querySelector('.widget-slider')"
+
+    # exercises: numbered, each with one hidden solution that links to it and holds its figures
+    _check_exercises(browser, page)
 
     # offline: nothing asked of the network, nothing in the console
     requests = _network_requests(browser)
