@@ -193,7 +193,7 @@ def test_table_aligns_formats_and_blanks(capsys):
     assert lines[1].split() == ["a", "1.50", "6", "3"] and lines[2].split() == ["bbb", "-", "20", "10"]
     assert len({len(line) for line in lines}) == 1  # aligned columns
     md = book.table([{"a": 1}], {"x": "a"}, markdown=True)
-    assert md.splitlines() == ["| x |", "| --- |", "| 1 |"]
+    assert md.splitlines() == ["| x |", "| :-- |", "| 1 |"]
 
 
 # ----------------------------------------------------------------------------- figures
