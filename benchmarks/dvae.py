@@ -1,4 +1,4 @@
-"""Discretized VAEs (seed 004) on Kodak with the real codec: dvae and hdvae against JPEG and each other.
+"""Discretized VAEs (Duan 2022) on Kodak with the real codec: dvae and hdvae against JPEG and each other.
 
 For every shipped network of kind ``dvae`` and ``hdvae`` (``neurcomp.zoo.list_models()``, grouped
 by "base"), each rate point codes the images through ``neurcomp.evaluate.evaluate_model``: real

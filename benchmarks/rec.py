@@ -1,9 +1,9 @@
-"""Benchmark: relative entropy coding of a PLN's latents (seed 000), seed coder vs ours.
+"""Benchmark: relative entropy coding of a PLN's latents (Flamich et al. 2020), the paper's coder vs ours.
 
 For every rate point (beta) of a shipped PLN and a set of Kodak images (optionally centre
 crops, a multiple of 64), code the posterior sample with
 
-* ``seed`` -- seed 000's coder: adaptive groups (Algorithm 2), importance sampler with
+* ``seed`` -- Flamich et al. 2020's coder: adaptive groups (Algorithm 2), importance sampler with
   ``ceil(2^KL_group)`` candidates and the argmax rule (Eq. 8), Elias-delta indices;
 * ``orc``  -- the same kind of groups with octave sizes, ordered random coding
   (2^(B + t) candidates per group), entropy-coded indices and group sizes (an ablation);
@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="+", default=["seed", "orc", "orc-hint"], help="REC methods to compare")
     p.add_argument("--orc-hint", default='{}', help="JSON parameters of our coder")
     p.add_argument("--orc", default='{"budget_bits": 12, "extra_bits": 2}', help="JSON parameters of orc (sizes sent)")
-    p.add_argument("--seed-coder", default='{"budget_bits": 14}', help="JSON parameters of seed 000's coder")
+    p.add_argument("--seed-coder", default='{"budget_bits": 14}', help="JSON parameters of Flamich et al. 2020's coder")
     p.add_argument("--kodak-latent", action="store_true",
                    help="also time both coders on a Kodak-sized stand-in latent (needs the shipped mshp weights)")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "rec.json"))

@@ -1,4 +1,4 @@
-"""Benchmark: amortized inference vs SGA and its ablations (seed 001, Table 1 / Fig. 3).
+"""Benchmark: amortized inference vs SGA and its ablations (Yang et al. 2020, Table 1 / Fig. 3).
 
 For every shipped lambda of a hyperprior model and a set of Kodak centre crops (all
 crops optimized together as one batch: Adam's per-coordinate steps make that the same

@@ -1,4 +1,4 @@
-"""Benchmark: the soft cross-entropy ablation of seed 002 (alpha = 0 vs alpha > 0, same codebook).
+"""Benchmark: the soft cross-entropy ablation of Gregorova et al. 2021 (alpha = 0 vs alpha > 0, same codebook).
 
 Two VQ autoencoders that differ only in alpha, the weight of the soft cross-entropy s(c)
 (``configs/vq.yaml`` and ``configs/vq_alpha0.yaml``): the shipped weights when they are

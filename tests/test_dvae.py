@@ -1,4 +1,4 @@
-"""Discretized VAEs (seed 004): prior pmf, rates (training / eval / coded), codec round trips, samples."""
+"""Discretized VAEs (Duan 2022): prior pmf, rates (training / eval / coded), codec round trips, samples."""
 import os
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""The probabilistic ladder network (seed 000) and its REC codec path."""
+"""The probabilistic ladder network (Flamich et al. 2020) and its REC codec path."""
 import json
 import os
 import subprocess

@@ -106,7 +106,7 @@ def test_adaptive_grouping_follows_algorithm_2():
 
 
 def test_harsha_index_bound():
-    """E[log2 i*] of Harsha et al.'s sampler stays below KL + 2 log2(KL + 1) + O(1) (seed 000 Eq. 3)."""
+    """E[log2 i*] of Harsha et al.'s sampler stays below KL + 2 log2(KL + 1) + O(1) (Flamich et al. 2020 Eq. 3)."""
     for m, s in [(1.0, 0.3), (2.0, 0.1)]:
         kl = float(kl_bits([m], [s])[0])
         logs = [math.log2(harsha_encode(m, s, seed)[0] + 1) for seed in range(200)]
@@ -173,7 +173,7 @@ def test_grouped_round_trip_with_outliers_wide_posteriors_and_shapes():
 
 
 def test_orc_beats_the_seed_coder_on_a_grouped_latent():
-    """Actual / KL: seed 000's coder (argmax importance sampler + Elias-delta) vs ordered random coding."""
+    """Actual / KL: Flamich et al. 2020's coder (argmax importance sampler + Elias-delta) vs ordered random coding."""
     mq, sq, mp, sp = _gaussians(3000, 4)
     ratios = {}
     for method in ("seed", "orc"):

@@ -1,4 +1,4 @@
-"""The soft/hard VQ autoencoder of seed 002 (neurcomp.models.vq)."""
+"""The soft/hard VQ autoencoder of Gregorova et al. 2021 (neurcomp.models.vq)."""
 import json
 import os
 import subprocess

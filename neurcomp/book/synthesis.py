@@ -524,7 +524,7 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
     Only files whose weights are installed are checked; each check codes the *same* images or
     crops the benchmark coded, with the same settings. What is deterministic given weights and
     images must agree exactly (bits of the file; PSNR to 1e-6 dB): the amortized codecs and the
-    REC seed coder's file. SGA's noise depends on the batch it was drawn for: rerun on the stored
+    REC file of Flamich et al.'s coder. SGA's noise depends on the batch it was drawn for: rerun on the stored
     batch it agrees exactly, on a smaller batch within 3 % of the rate and 0.15 dB. Bits-back's
     net rate depends on the random side information (which sample of q(z|x) is decoded from it):
     within 5 % or 0.02 bpp, its PSNR exactly.
@@ -661,7 +661,7 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
                                      1e-6, rule)]
         log(f"  bitsback: {', '.join(methods)} on {len(names)} crop(s) x {len(lams)} rate points, "
             f"{time.perf_counter() - t0:.1f} s")
-    # REC: the seed coder on one whole image at the highest beta (the fewest bits, the fastest)
+    # REC: Flamich et al.'s coder on one whole image at the highest beta (the fewest bits, the fastest)
     if "rec_betas" in usable:
         d = usable["rec_betas"].data
         recs = [r for r in d["records"] if r["method"] in (("seed", "orc-hint") if full else ("seed",))]

@@ -33,7 +33,7 @@ Coding. The latents are coded with the library's shared discretized-Gaussian mac
 (:class:`neurcomp.entropy.GaussianConditional`): the integer *symbol* is
 :math:`k = \lfloor z - \mu \rceil` and :math:`\hat z = \mu + k`, i.e. the lattice of a latent
 is :math:`\mu + \mathbb Z` (its prior mean shifted by integers; for the flat model, where
-:math:`\mu` is a per-channel constant, this is the seed's integer lattice with a constant
+:math:`\mu` is a per-channel constant, this is Duan's integer lattice with a constant
 offset the decoder absorbs). The pmf of :math:`k` is
 :math:`\Phi((k + \tfrac12)/\sigma) - \Phi((k - \tfrac12)/\sigma)`: a zero-mean table, chosen by
 the nearest :math:`\sigma` in a fixed log-spaced scale table, so encoder and decoder use
@@ -65,7 +65,7 @@ computes each level's prior parameters from the integer latents it has
 already decoded; the codec does that (and the synthesis) in float64 so that the table
 choices and the 8-bit output do not depend on thread counts (see ``_Hyperprior.exact_params``).
 :meth:`HierarchicalDVAE.unconditional_sample` draws images from the hierarchical prior, with
-continuous or integer latents from the same random numbers (the seed's samples figure).
+continuous or integer latents from the same random numbers (Duan's samples figure).
 
 Example:
     >>> import torch
@@ -108,7 +108,7 @@ def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
 
 
 def discretized_gaussian_pmf(z: torch.Tensor, mean, scale) -> torch.Tensor:
-    r"""The seed's prior :math:`F_{\mu,\sigma}(z + \frac12) - F_{\mu,\sigma}(z - \frac12)`, unclamped.
+    r"""Duan's prior :math:`F_{\mu,\sigma}(z + \frac12) - F_{\mu,\sigma}(z - \frac12)`, unclamped.
 
     On any lattice ``c + Z`` these values sum to one (the sum telescopes); on the real line
     they are a density (the Gaussian convolved with the unit box). Computed symmetrically
@@ -250,7 +250,7 @@ class HierarchicalDVAE(CompressionModel):
     Args:
         channels: width C of every stage.
         latent_channels: channels K of every latent level.
-        levels: number of latent levels (>= 2; the seed uses 3 and 12).
+        levels: number of latent levels (>= 2; Duan 2022 uses 3 and 12).
         blocks: residual blocks per stage (encoder and decoder).
         lambdas: rate points (loss = rate_bpp + lambda * 255^2 * MSE).
     """

@@ -19,7 +19,7 @@ Two stochastic levels, convolutional throughout (Flamich et al. 2020 Fig. 1, aft
 Training objective: the beta-ELBO (Flamich et al. 2020 Eq. 6-7), ``L = D + beta R`` per image with
 ``R = (KL[q(z2|x) || p(z2)] + KL[q(z1|x,z2) || p(z1|z2)]) / (H W)`` in bits per pixel (the
 rate REC achieves up to its overhead; single-sample estimate in z2, closed form per
-level) and ``D = 255^2 MSE`` (``distortion="mse"``) or ``255 MAE`` (``"mae"``, the seed's
+level) and ``D = 255^2 MSE`` (``distortion="mse"``) or ``255 MAE`` (``"mae"``, Flamich et al.'s
 choice), means over pixels and channels of [0, 1] images. ``rd_loss`` returns
 ``loss = D / beta + R`` (same minimizer; it keeps the rate points' losses on one scale),
 so ``beta = 1 / lambda`` compared with the hyperprior models' ``R + lambda 255^2 MSE``.

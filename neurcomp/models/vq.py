@@ -6,7 +6,7 @@ grid of latent vectors :math:`z^{(i)} \in \mathbb R^d` (``groups`` vectors per p
 a grid ``H/stride x W/stride``); each vector is replaced by its nearest codeword of a
 learned codebook :math:`E = \{e^{(1)}, \dots, e^{(K)}\}`, and only the codeword *indices*
 :math:`c^{(i)} \in \{0, \dots, K-1\}` are stored, range-coded under a categorical prior
-:math:`q_c` shared by every position (the seed's choice :math:`q_{c_i} = q_{c_j}`), kept as
+:math:`q_c` shared by every position (Gregorova et al.'s choice :math:`q_{c_i} = q_{c_j}`), kept as
 a vector of learnable logits :math:`\psi`: :math:`q_c(k) = \mathrm{softmax}(\psi)_k`.
 
 Quantization (hard forward, soft backward)::
@@ -16,7 +16,7 @@ Quantization (hard forward, soft backward)::
     decoder input:          sg(z_hat - z_tilde) + z_tilde           (value z_hat, gradient of z_tilde)
 
 (``soft_distance="squared"``, the default and the shipped models' choice, uses ``||z - e||^2``
-like the hard rule; ``"euclidean"`` uses ``||z - e||`` as the seed's slide writes it, which is
+like the hard rule; ``"euclidean"`` uses ``||z - e||`` as Gregorova et al.'s slide writes it, which is
 much softer at the same ``sigma``. Either tends to the hard assignment as ``sigma -> inf`` and
 to uniform as ``sigma -> 0``.)
 
@@ -36,7 +36,7 @@ rates in bits per pixel, ``lambda`` as in CompressAI)::
 
     L = alpha * s(c) / (H W) + beta * h(c) / (H W) + lambda * 255^2 * MSE(x, D(sg(z_hat - z_tilde) + z_tilde))
 
-(the seed's ``d(x, x_hat) + alpha s + beta h`` up to a global scale). ``alpha = 0`` is the
+(Gregorova et al.'s ``d(x, x_hat) + alpha s + beta h`` up to a global scale). ``alpha = 0`` is the
 ablation "rate not optimized": the codes are then whatever the distortion makes them, and
 the prior is only fitted to them. ``rd_loss`` reports ``bpp`` = h / (H W) (what the coder
 spends), ``soft_bpp`` = s / (H W), ``mse`` and ``psnr``.
@@ -234,7 +234,7 @@ class VQAutoencoder(CompressionModel):
         beta: weight of the hard cross-entropy h(c), which fits the prior (seed: 1).
         codebook_init: "kmeans++" or "uniform", applied to the first training batch.
         latent_std: spread per dimension the latents are rescaled to at initialization (0: off).
-        soft_distance: "euclidean" (the seed's ``||z - e||``) or "squared" (``||z - e||^2``) in the
+        soft_distance: "euclidean" (Gregorova et al.'s ``||z - e||``) or "squared" (``||z - e||^2``) in the
             soft assignment (default "squared").
         restart_every: steps between random restarts of dead codewords (0 = never).
         restart_threshold: a codeword is dead when its running usage is below this times 1/K.
