@@ -47,6 +47,9 @@ DEFAULTS = {
     "channels_last": True,
     "data": None,  # folder of training images; default $NEURCOMP_DATA/train
     "init_from": None,  # checkpoint whose model warm-starts a fresh run (model.warm_start), e.g. checkpoints/mshp.pt
+    # against posterior collapse (a latent level the decoder learns to ignore): see training_objective
+    "free_bits": 0.0,  # bits per latent element that each (latent group, channel) gets for free in the loss
+    "rate_warmup_steps": 0,  # the rate term's weight ramps linearly from 0 to 1 over these first steps
 }
 
 
@@ -65,6 +68,54 @@ def load_config(path) -> dict:
     if unknown:
         raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
     return {**DEFAULTS, **cfg}
+
+
+def training_objective(model, out: dict, losses: dict, cfg: dict, step: int) -> torch.Tensor:
+    """The loss a training step minimizes: ``losses["loss"]`` (rate + lambda 255^2 MSE), or, with
+    ``free_bits`` / ``rate_warmup_steps`` set in ``cfg``, that loss with a modified rate term.
+
+    - **Free bits** (Kingma et al. 2016): for every latent group of ``out["rate_bits"]`` (``"y"``,
+      ``"z"``, or the levels ``"z0"``, ``"z1"``, ... of a hierarchical model) and every channel, the
+      batch-mean rate per latent element enters the loss as ``max(rate, free_bits)``: a channel
+      that carries less than ``free_bits`` bits per element gets no gradient pushing it further
+      towards its prior, so a level cannot collapse onto its prior early in training.
+    - **Rate warm-up**: the rate term is weighted by ``min(1, step / rate_warmup_steps)``, so the
+      decoder learns to use every level before the rate is charged in full.
+
+    Neither changes what is measured or coded: ``losses["bpp"]`` stays the true rate. Only models
+    whose ``rd_loss`` is the base class's (rate + distortion) take these options.
+
+    Example:
+        >>> from neurcomp.models import build_model
+        >>> m = build_model({"kind": "hdvae", "channels": 8, "latent_channels": 2, "levels": 2, "lambdas": [0.01]})
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> out = m(x, 0)
+        >>> losses = m.rd_loss(x, out, 0)
+        >>> cfg = {"free_bits": 0.0, "rate_warmup_steps": 0}
+        >>> bool(training_objective(m, out, losses, cfg, 10) == losses["loss"])
+        True
+        >>> warm = training_objective(m, out, losses, {**cfg, "rate_warmup_steps": 20}, 10)
+        >>> bool(torch.isclose(warm, losses["loss"] - 0.5 * losses["bpp"]))
+        True
+    """
+    free = float(cfg.get("free_bits") or 0.0)
+    warm = int(cfg.get("rate_warmup_steps") or 0)
+    if free <= 0 and warm <= 0:
+        return losses["loss"]
+    from .models.base import CompressionModel
+
+    if type(model).rd_loss is not CompressionModel.rd_loss:
+        raise ValueError(f"free_bits / rate_warmup_steps: a {model.kind} model has its own rd_loss (use them with "
+                         "models whose loss is rate + lambda 255^2 MSE)")
+    pixels = out["x_hat"].shape[-2] * out["x_hat"].shape[-1]
+    distortion = losses["loss"] - losses["bpp"]  # batch mean of lambda 255^2 MSE
+    rate = 0.0
+    for bits in out["rate_bits"].values():
+        per_channel = bits.float().transpose(0, 1).reshape(bits.shape[1], -1).mean(1)  # bits per element
+        per_image_elements = bits[0].numel() / bits.shape[1]
+        rate = rate + (per_channel.clamp_min(free) if free > 0 else per_channel).sum() * per_image_elements / pixels
+    weight = min(1.0, step / warm) if warm > 0 else 1.0
+    return weight * rate + distortion
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -173,9 +224,10 @@ class _Run:
         rate_idx = torch.randint(0, len(model.rate_points), (x.shape[0],), generator=gen).to(self.dev)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             out = net(x, rate_idx)
-        losses = model.rd_loss(x, {**out, "x_hat": out["x_hat"].float()}, rate_idx)
+        out = {**out, "x_hat": out["x_hat"].float()}
+        losses = model.rd_loss(x, out, rate_idx)
         self.opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
+        training_objective(model, out, losses, cfg, self.state["step"]).backward()
         if cfg["clip_grad"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"])
         self.opt.step()

@@ -123,3 +123,39 @@ def test_resume_with_an_added_rate_point_keeps_the_old_ones(tmp_path):
     assert ck2["step"] == 2
     assert ck2["model"]["log_gain"].shape[0] == len(old) + 1
     torch.testing.assert_close(ck2["model"]["log_gain"][1:], ck["model"]["log_gain"])
+
+
+def test_free_bits_and_rate_warmup_shape_only_the_training_loss():
+    """Free bits: a channel below the threshold gets no rate gradient (its level cannot be pushed onto the
+    prior), one above it gets the usual one; warm-up scales the rate term; other models' losses refuse them."""
+    from neurcomp.models import build_model
+    from neurcomp.train import DEFAULTS, training_objective
+
+    torch.manual_seed(0)
+    m = build_model({"kind": "hdvae", "channels": 8, "latent_channels": 2, "levels": 2, "lambdas": [0.01]})
+    x = torch.rand(2, 3, 32, 32)
+    out = m(x, 0)
+    losses = m.rd_loss(x, out, 0)
+    per_channel = {k: b.detach().transpose(0, 1).reshape(b.shape[1], -1).mean(1) for k, b in out["rate_bits"].items()}
+    threshold = float(torch.cat(list(per_channel.values())).median())
+    rate_tensors = list(out["rate_bits"].values())
+    grads = torch.autograd.grad(training_objective(m, out, losses, {**DEFAULTS, "free_bits": threshold}, 5),
+                                rate_tensors, retain_graph=True)
+    for (key, mean), g in zip(per_channel.items(), grads):
+        for c in range(len(mean)):
+            if mean[c] < threshold:
+                assert float(g[:, c].abs().max()) == 0.0, (key, c)
+            else:
+                assert float(g[:, c].abs().min()) > 0.0, (key, c)
+    plain = training_objective(m, out, losses, DEFAULTS, 5)
+    assert plain is losses["loss"]
+    ramp = [float(training_objective(m, out, losses, {**DEFAULTS, "rate_warmup_steps": 100}, s).detach())
+            for s in (0, 50, 100, 500)]
+    assert ramp[0] == pytest.approx(float((losses["loss"] - losses["bpp"]).detach()), rel=1e-5)
+    assert ramp[1] == pytest.approx(float((losses["loss"] - 0.5 * losses["bpp"]).detach()), rel=1e-5)
+    assert ramp[2] == ramp[3] == pytest.approx(float((losses["loss"]).detach()), rel=1e-5)
+    vq = build_model(load_config(ROOT / "configs" / "vq_tiny.yaml")["model"])
+    xv = torch.rand(1, 3, 32, 32)
+    out_v = vq(xv, 0)
+    with pytest.raises(ValueError, match="its own rd_loss"):
+        training_objective(vq, out_v, vq.rd_loss(xv, out_v, 0), {**DEFAULTS, "free_bits": 0.1}, 5)
