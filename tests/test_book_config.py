@@ -213,6 +213,10 @@ def test_legends_keep_figures_at_the_page_width(path):
     assert not right, f"cells {right} put a legend to the right of the figure: put it inside or below"
     tables = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "markdown=False" in c.source]
     assert not tables, f"cells {tables} print a table as text: book.table renders it as a table in the book"
+    both = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.metadata.get("mystnb", {}).get("figure")
+            and re.search(r"\b(table|bd_table|psnr_table)\(", c.source)]
+    assert not both, (f"cells {both} show a table and a captioned figure: MyST-NB would wrap both in the figure "
+                      "(a duplicate label): put the table in a cell of its own")
 
 
 def test_no_images_in_book_folder():
