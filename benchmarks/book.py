@@ -2,7 +2,7 @@
 
     python benchmarks/book.py                    # quick profile: each chapter, then the HTML render
     python benchmarks/book.py --build            # also the real `jupyter-book build` (executes all again)
-    python benchmarks/book.py --only 03 --json out.json
+    python benchmarks/book.py --only 03 --json out.json   # --only updates those rows of an existing JSON
     python benchmarks/book.py --inplace          # re-execute the committed notebooks (after re-shipped weights)
 
 Each chapter of ``_toc.yml`` is executed in a fresh kernel (as the build does, working directory
@@ -116,6 +116,14 @@ def main(argv=None) -> int:
     if args.build:
         build = time_build(env)
         print(f"{'jupyter-book build (executes all)':42s} {build:8.1f}  ({build / 60:.1f} min)")
+    if args.only and args.json.is_file():  # a partial run updates its chapters' rows of an earlier full run
+        earlier = json.loads(args.json.read_text())
+        if earlier.get("profile") == args.profile:
+            done = {r["chapter"] for r in rows}
+            rows = sorted([r for r in earlier.get("chapters", []) if r["chapter"] not in done] + rows,
+                          key=lambda r: r["chapter"])
+            total = sum(r["seconds"] for r in rows)
+            print(f"{'all chapters (with the earlier rows)':42s} {total + render:8.1f}  ({(total + render) / 60:.1f} min)")
     result = {"profile": args.profile, "cpus": os.cpu_count(), "loadavg": list(os.getloadavg()),
               "budget_s": args.budget, "chapters": rows, "render_s": round(render, 1),
               "chapters_plus_render_s": round(total + render, 1), "build_s": None if build is None else round(build, 1)}
