@@ -24,6 +24,26 @@ def have_data() -> bool:
 needs_data = pytest.mark.skipif(not have_data(), reason="needs NEURCOMP_DATA with kodak/ and train/")
 
 
+def toc_pages() -> list[str]:
+    """The book's pages in ``_toc.yml`` order (root, chapters, their sections), as paths without suffix."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                names.append(e["file"])
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    return names
+
+
 def train_into_zoo(cfg: dict, zoo_dir: Path, name: str) -> Path:
     """Train ``cfg`` (seed 0, quietly) under ``zoo_dir/run_<name>`` and export it as ``name`` into ``zoo_dir``."""
     from neurcomp.train import train

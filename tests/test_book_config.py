@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import toc_pages
 
 yaml = pytest.importorskip("yaml")
 nbformat = pytest.importorskip("nbformat")
@@ -28,19 +29,7 @@ def _config() -> dict:
 
 
 def _toc_files() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                names.append(e["file"])
-            walk(e.get("sections"))
-            walk(e.get("chapters"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
+    names = toc_pages()
     out = []
     for name in names:
         hits = [ROOT / f"{name}{ext}" for ext in (".md", ".ipynb") if (ROOT / f"{name}{ext}").is_file()]

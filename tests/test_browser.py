@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from conftest import toc_pages
 
 yaml = pytest.importorskip("yaml")
 nbformat = pytest.importorskip("nbformat")
@@ -64,23 +65,7 @@ def _chromium() -> str | None:
     return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
-def _toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                names.append(e["file"])
-            walk(e.get("sections"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    return names
-
-
-PAGES = _toc_pages()
+PAGES = toc_pages()
 
 
 @pytest.fixture(scope="module")
@@ -219,12 +204,17 @@ return {
 """
 
 
+def _chapter_notebook(page: str):
+    """The notebook of a chapter page, None for a Markdown page."""
+    path = ROOT / f"{page}.ipynb"
+    return nbformat.read(path, as_version=4) if path.is_file() else None
+
+
 def _nb_exercises(page: str) -> tuple[int, int] | None:
     """(exercises, captioned figure outputs inside gated solutions) of a chapter, None for a page."""
-    path = ROOT / f"{page}.ipynb"
-    if not path.is_file():
+    nb = _chapter_notebook(page)
+    if nb is None:
         return None
-    nb = nbformat.read(path, as_version=4)
     exercises = figures = 0
     gated = False
     for c in nb.cells:
@@ -275,10 +265,9 @@ def _flat(png: Path) -> bool:
 
 def _nb_image_outputs(page: str) -> tuple[int, int] | None:
     """(image outputs, cells with a figure caption in their metadata) of a chapter, None for a page."""
-    path = ROOT / f"{page}.ipynb"
-    if not path.is_file():
+    nb = _chapter_notebook(page)
+    if nb is None:
         return None
-    nb = nbformat.read(path, as_version=4)
     n = captioned = 0
     for c in nb.cells:
         if c.cell_type != "code" or {"remove-output", "remove-cell"} & set(c.metadata.get("tags", [])):
