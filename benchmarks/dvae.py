@@ -5,7 +5,8 @@ by "base"), each rate point codes the images through ``neurcomp.evaluate.evaluat
 ``.ncz`` bytes are written and decoded, the decoder's image checked against the encoder's.
 Per rate point the table gives mean bpp (real file size, headers included), est_bpp (the model's
 information content = its eval-mode rate_bits), PSNR, MS-SSIM (images >= 161 px) and encode /
-decode seconds. Then BD-rate (``neurcomp.metrics.bd_rate`` on the mean curves, PSNR; negative =
+decode seconds; for every hierarchical network, each latent level's share of the coded bits per
+rate point. Then BD-rate (``neurcomp.metrics.bd_rate`` on the mean curves, PSNR; negative =
 fewer bits at equal quality; "n/a" when the curves do not overlap or have < 4 points) of every
 network against JPEG (``neurcomp.baselines.evaluate``, Pillow, default quality sweep, same
 images) and of every hdvae against every dvae.
@@ -158,7 +159,24 @@ def summarize(bases: dict, records: list, jpeg_curve: dict) -> dict:
     vs_jpeg = {base: bd(jpeg_curve, c) for base, c in curves.items()}
     h_vs_d = {f"{h} vs {d}": bd(curves[d], curves[h])
               for h in bases if kinds[h] == "hdvae" for d in bases if kinds[d] == "dvae"}
-    return {"curves": curves, "bd_vs_jpeg": vs_jpeg, "bd_hdvae_vs_dvae": h_vs_d}
+    return {"curves": curves, "bd_vs_jpeg": vs_jpeg, "bd_hdvae_vs_dvae": h_vs_d, "level_shares": level_shares(records)}
+
+
+def level_shares(records) -> dict:
+    """Per hierarchical network and rate point: each latent level's share (%) of the coded bits
+    (information content of that level's symbols, summed over all images), finest level first."""
+    out: dict = {}
+    for r in records:
+        if r["kind"] != "hdvae":
+            continue
+        tot = out.setdefault(r["base"], {}).setdefault(r["model"], {"lambda": r["lambda"], "bits": {}})["bits"]
+        for part, bpp in r["part_bpp"].items():
+            tot[part] = tot.get(part, 0.0) + bpp * r["height"] * r["width"]
+    for base in out.values():
+        for row in base.values():
+            total = sum(row["bits"].values())
+            row["share_pct"] = {p: 100.0 * b / total for p, b in sorted(row.pop("bits").items())}
+    return out
 
 
 def _fmt_bd(e: dict) -> str:
@@ -188,6 +206,12 @@ def print_report(paths, table, summary, jpeg_curve, smoke, train_seconds) -> Non
         print(f"  {base + ' vs JPEG':<34} {_fmt_bd(e)}")
     for name, e in summary["bd_hdvae_vs_dvae"].items():
         print(f"  {name:<34} {_fmt_bd(e)}")
+    for base, rows in summary["level_shares"].items():
+        levels = list(next(iter(rows.values()))["share_pct"])
+        print(f"\n{base}: share of the coded bits per latent level (%, all images; z0 = finest)")
+        print(f"{'model':<22} " + " ".join(f"{lv:>7}" for lv in levels))
+        for name, row in rows.items():
+            print(f"{name:<22} " + " ".join(f"{row['share_pct'][lv]:>7.2f}" for lv in levels))
 
 
 def main(argv=None) -> int:

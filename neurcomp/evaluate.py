@@ -4,9 +4,10 @@ the benchmarks and the chapters share.
 :func:`evaluate_model` codes each image into a real ``.ncz`` stream, decodes it again (the
 decoded image must equal the encoder's reconstruction), and returns one :func:`record` per
 image: ``image, model, method, bpp`` (from the real stream size, container included),
-``est_bpp`` (the model's information content), ``psnr`` (dB, 8-bit), ``ms_ssim`` (None for
-images too small for it), ``enc_s``, ``dec_s`` (seconds), ``bytes``, ``height``, ``width``,
-plus the model's own fields (``kl_bpp`` and ``psnr_exact`` for a PLN).
+``est_bpp`` (the model's information content), ``part_bpp`` (that content per latent group, e.g.
+``{"y": ..., "z": ...}`` or the levels ``z0, z1, ...`` of a hierarchical VAE, bits per pixel),
+``psnr`` (dB, 8-bit), ``ms_ssim`` (None for images too small for it), ``enc_s``, ``dec_s``
+(seconds), ``bytes``, ``height``, ``width``, plus the model's own fields (``kl_bpp`` and ``psnr_exact`` for a PLN).
 
 Example:
     >>> import torch
@@ -51,7 +52,8 @@ def record(name: str, x: torch.Tensor, model: str, data: bytes, info: dict, x_ha
     except ValueError:  # smaller than MS-SSIM's five scales need
         ssim = None
     rec = {"image": name, "model": model, "method": info["stream"].method, "bpp": 8 * len(data) / (h * w),
-           "est_bpp": sum(info["bits"].values()) / (h * w), "psnr": psnr(x_hat, x), "ms_ssim": ssim,
+           "est_bpp": sum(info["bits"].values()) / (h * w),
+           "part_bpp": {part: float(bits) / (h * w) for part, bits in info["bits"].items()}, "psnr": psnr(x_hat, x), "ms_ssim": ssim,
            "enc_s": enc_s, "dec_s": dec_s, "bytes": len(data), "height": h, "width": w}
     rec.update(info.get("extra_info", {}))
     return rec

@@ -116,6 +116,22 @@ def psnr(x: Any, y: Any, max_val: float = 1.0) -> float:
     return 10.0 * math.log10(255.0**2 / mse)
 
 
+def mean_channel_error(x_hat: Any, x: Any, max_val: float = 1.0) -> list[float]:
+    """Mean signed error of each RGB channel, ``mean(x_hat - x)`` in 8-bit levels (both rounded to
+    8 bits first, inputs as for :func:`psnr`): a colour cast of the decoded image. PSNR hides it
+    (a cast of 5 levels costs a 40 dB image only about 1 dB); a cast of 10 levels is visible on a
+    grey card.
+
+    Example:
+        >>> x = torch.full((3, 2, 2), 0.5)                     # 127.5 -> 128 after rounding
+        >>> x_hat = np.full((2, 2, 3), 140, np.uint8); x_hat[..., 2] = 120
+        >>> mean_channel_error(x_hat, x)
+        [12.0, 12.0, -8.0]
+    """
+    a, b = _pair(x_hat, x, max_val)
+    return [float(v) for v in (a - b).reshape(-1, 3).mean(0)]
+
+
 def ms_ssim(x: Any, y: Any, max_val: float = 1.0) -> float:
     """Multi-scale SSIM (5 scales, Wang et al. 2003) of two 8-bit-rounded images, in ``[0, 1]``.
 

@@ -251,3 +251,27 @@ def test_dead_codewords_restart_on_latents_and_init_centres_them():
     assert not torch.isclose(m.codebook.data[:8], far).any()
     assert float(squared_distances(m.codebook.data[:8], v).min(1).values.max()) < 0.1
     assert torch.isfinite(m.prior_param).all()
+
+
+def test_commitment_loss_pulls_latents_to_their_codewords_only():
+    torch.manual_seed(0)
+    cfg = {"kind": "vq", "channels": 8, "blocks": 1, "dim": 4, "codebook_size": 16, "lambdas": [0.01]}
+    plain, commit = build_model(cfg), build_model({**cfg, "commitment": 0.5})
+    commit.load_state_dict(plain.state_dict())
+    assert build_model(commit.config).config == commit.config  # the option is part of the config
+    x = torch.rand(2, 3, 16, 16)
+    plain.eval(), commit.eval()
+    out_p, out_c = plain(x), commit(x)
+    lp, lc = plain.rd_loss(x, out_p, 0), commit.rd_loss(x, out_c, 0)
+    # the commitment term is the mean squared latent-to-codeword distance per element, weighted
+    v = out_c["z"].reshape(2, 1, 4, 4, 4).permute(0, 1, 3, 4, 2).reshape(-1, 4)
+    e = commit.codebook[out_c["indices"].reshape(-1)]
+    expected = ((v - e) ** 2).reshape(2, -1).mean(1)
+    assert torch.allclose(out_c["commit"], expected)
+    assert torch.isclose(lc["loss"], lp["loss"] + 0.5 * expected.mean())
+    assert "commit" in lc and "commit" not in lp
+    # its gradient reaches the encoder, never the codebook (the codeword is held fixed)
+    commit.zero_grad()
+    out_c["commit"].mean().backward()
+    assert commit.codebook.grad is None or float(commit.codebook.grad.abs().max()) == 0.0
+    assert float(commit.encoder[-1].weight.grad.abs().max()) > 0

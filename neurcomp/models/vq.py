@@ -52,7 +52,10 @@ rescaling also centres the latents (the last layer's bias absorbs their mean).
 During training the latents move and the codebook follows only where it is used, so codewords can
 die; every ``restart_every`` steps, codewords whose running usage is below ``restart_threshold``
 times the uniform share 1/K are moved onto random latent vectors of the current batch ("random
-restarts" of dead codes, Dhariwal et al. 2020; 0 = off). The prior's logits are stored
+restarts" of dead codes, Dhariwal et al. 2020; 0 = off). ``commitment`` > 0 adds van den Oord
+et al.'s (2017) commitment loss, ``commitment * mean ||z - sg(e_c)||^2 / d`` per image, which pulls
+the latents towards their codewords (without it they can drift far from the codebook, where the
+soft assignment is hard and its gradient vanishes). The prior's logits are stored
 divided by ``prior_lr_scale`` (> 1 lets Adam fit q_c faster; 1 = plain logits). Coding: :meth:`update`
 quantizes ``q_c`` once into an integer table (a buffer saved with the weights); indices are
 range-coded with :mod:`neurcomp.entropy.coder`, so the decoder needs no float to agree, and the
@@ -239,6 +242,10 @@ class VQAutoencoder(CompressionModel):
         restart_every: steps between random restarts of dead codewords (0 = never).
         restart_threshold: a codeword is dead when its running usage is below this times 1/K.
         centre_latents: at initialization, also shift the latents to zero mean.
+        commitment: weight of the commitment loss (van den Oord et al. 2017), the mean squared
+            distance per latent element between each latent vector and its codeword (codeword
+            held fixed), added to the loss: it keeps the encoder's latents next to the codebook,
+            where the soft assignment still has a gradient (0 = off, Gregorova et al.'s loss).
         prior_lr_scale: multiplier of the prior logits' parametrization (their effective Adam
             learning rate); 1 = the plain logits.
         lambdas: one distortion weight (loss = rate_bpp + lambda * 255^2 * MSE).
@@ -251,7 +258,8 @@ class VQAutoencoder(CompressionModel):
                  codebook_size: int = 256, groups: int = 1, sigma: float = 1.0, alpha: float = 1.0,
                  beta: float = 1.0, codebook_init: str = "kmeans++", latent_std: float = 1.0,
                  prior_lr_scale: float = 1.0, lambdas=(0.0067,), soft_distance: str = "squared",
-                 restart_every: int = 0, restart_threshold: float = 0.05, centre_latents: bool = False):
+                 restart_every: int = 0, restart_threshold: float = 0.05, centre_latents: bool = False,
+                 commitment: float = 0.0):
         super().__init__()
         if codebook_init not in CODEBOOK_INITS:
             raise ValueError(f"unknown codebook_init {codebook_init!r}; choose from {', '.join(CODEBOOK_INITS)}")
@@ -268,6 +276,7 @@ class VQAutoencoder(CompressionModel):
         self.soft_distance = soft_distance
         self.restart_every, self.restart_threshold = int(restart_every), float(restart_threshold)
         self.centre_latents = bool(centre_latents)
+        self.commitment = float(commitment)
         self.latent_std = float(latent_std)
         self.prior_lr_scale = float(prior_lr_scale)
         self.lambdas = [float(v) for v in lambdas]
@@ -290,7 +299,7 @@ class VQAutoencoder(CompressionModel):
                 "codebook_init": self.codebook_init, "latent_std": self.latent_std,
                 "prior_lr_scale": self.prior_lr_scale, "lambdas": self.lambdas, "soft_distance": self.soft_distance,
                 "restart_every": self.restart_every, "restart_threshold": self.restart_threshold,
-                "centre_latents": self.centre_latents}
+                "centre_latents": self.centre_latents, "commitment": self.commitment}
 
     # -- latents <-> vectors
     def _to_vectors(self, z: torch.Tensor) -> torch.Tensor:
@@ -382,8 +391,9 @@ class VQAutoencoder(CompressionModel):
             z_hard = e[idx]
             z_soft = p_soft @ e
             z_q = z_soft + (z_hard - z_soft).detach()
+        commit = ((v - z_hard.detach()) ** 2).reshape(b, -1).mean(1)  # per image, per latent element
         return {"z_q": self._from_vectors(z_q, b, h, w), "indices": idx.reshape(b, self.groups, h, w),
-                "soft_probs": p_soft, "vectors": v}
+                "soft_probs": p_soft, "vectors": v, "commit": commit}
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """The decoder's reconstruction from code indices ``[B, groups, h, w]``."""
@@ -428,7 +438,7 @@ class VQAutoencoder(CompressionModel):
             bits = -torch.log2(self.coded_probs()).to(device=x.device, dtype=torch.float32)[idx]
         soft_bits = -(q["soft_probs"] * log_q.detach()[None, :]).sum(1) / LN2  # s(c) per vector
         return {"x_hat": self.decoder(q["z_q"].to(z.dtype)), "rate_bits": {"c": bits}, "indices": idx,
-                "soft_bits": soft_bits.reshape(idx.shape), "z": z}
+                "soft_bits": soft_bits.reshape(idx.shape), "z": z, "commit": q["commit"]}
 
     @torch.no_grad()
     def _restart_dead_codes(self, idx: torch.Tensor, vectors: torch.Tensor) -> None:
@@ -453,7 +463,8 @@ class VQAutoencoder(CompressionModel):
             torch.distributed.broadcast(self.prior_param.data, 0)
 
     def rd_loss(self, x: torch.Tensor, out: dict, rate_idx=0) -> dict:
-        """``alpha * s/(HW) + beta * h/(HW) + lambda * 255^2 * MSE`` (per-batch means; bpp = h/(HW))."""
+        """``alpha * s/(HW) + beta * h/(HW) + lambda * 255^2 * MSE`` (+ ``commitment`` times the mean squared
+        latent-to-codeword distance when set; per-batch means; bpp = h/(HW))."""
         b, _, h, w = x.shape
         hard_bits = out["rate_bits"]["c"].reshape(b, -1).sum(1)
         bpp = hard_bits / (h * w)
@@ -461,8 +472,12 @@ class VQAutoencoder(CompressionModel):
         mse = ((out["x_hat"] - x) ** 2).reshape(b, -1).mean(1)
         lam = rate_values(self.lambdas, rate_idx, b, x.device)
         loss = self.alpha * soft_bpp + self.beta * bpp + lam * 255.0 ** 2 * mse
-        return {"loss": loss.mean(), "bpp": bpp.mean(), "soft_bpp": soft_bpp.mean(), "mse": mse.mean(),
-                "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
+        losses = {"bpp": bpp.mean(), "soft_bpp": soft_bpp.mean(), "mse": mse.mean(),
+                  "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
+        if self.commitment > 0:
+            loss = loss + self.commitment * out["commit"]
+            losses["commit"] = out["commit"].mean()
+        return {"loss": loss.mean(), **losses}
 
     # -- codec
     @torch.no_grad()
