@@ -33,7 +33,7 @@ except ImportError:  # run from a checkout without installing
 import numpy as np
 import torch
 
-from neurcomp import baselines, data, zoo
+from neurcomp import baselines, data, metrics, zoo
 from neurcomp.codec import compress_image, decompress_stream
 from neurcomp.fileio import atomic_write
 from neurcomp.metrics import mean_channel_error, psnr
@@ -66,11 +66,7 @@ def reference_point(base: str, bpp: float, photos) -> str:
 
 def jpeg_psnr_at(photos_paths, bpps: dict[str, float]) -> dict[str, float]:
     """JPEG's mean PSNR (Pillow quality sweep, same photos) interpolated at each given mean bpp."""
-    recs = baselines.evaluate(photos_paths, "jpeg", progress=False)
-    qs = sorted({r["quality"] for r in recs})
-    curve = [(np.mean([r["bpp"] for r in recs if r["quality"] == q]),
-              np.mean([r["psnr"] for r in recs if r["quality"] == q])) for q in qs]
-    b, p = np.array(curve).T
+    b, p, _ = metrics.mean_curve(baselines.evaluate(photos_paths, "jpeg", progress=False), "quality")
     return {m: float(np.interp(v, b, p)) for m, v in bpps.items()}
 
 

@@ -391,9 +391,8 @@ class VQAutoencoder(CompressionModel):
             z_hard = e[idx]
             z_soft = p_soft @ e
             z_q = z_soft + (z_hard - z_soft).detach()
-        commit = ((v - z_hard.detach()) ** 2).reshape(b, -1).mean(1)  # per image, per latent element
         return {"z_q": self._from_vectors(z_q, b, h, w), "indices": idx.reshape(b, self.groups, h, w),
-                "soft_probs": p_soft, "vectors": v, "commit": commit}
+                "soft_probs": p_soft, "vectors": v, "codewords": z_hard}
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """The decoder's reconstruction from code indices ``[B, groups, h, w]``."""
@@ -437,8 +436,11 @@ class VQAutoencoder(CompressionModel):
         else:  # exactly what the range coder spends
             bits = -torch.log2(self.coded_probs()).to(device=x.device, dtype=torch.float32)[idx]
         soft_bits = -(q["soft_probs"] * log_q.detach()[None, :]).sum(1) / LN2  # s(c) per vector
-        return {"x_hat": self.decoder(q["z_q"].to(z.dtype)), "rate_bits": {"c": bits}, "indices": idx,
-                "soft_bits": soft_bits.reshape(idx.shape), "z": z, "commit": q["commit"]}
+        out = {"x_hat": self.decoder(q["z_q"].to(z.dtype)), "rate_bits": {"c": bits}, "indices": idx,
+               "soft_bits": soft_bits.reshape(idx.shape), "z": z}
+        if self.commitment > 0:  # per image: mean squared latent-to-codeword distance per element
+            out["commit"] = ((q["vectors"] - q["codewords"].detach()) ** 2).reshape(x.shape[0], -1).mean(1)
+        return out
 
     @torch.no_grad()
     def _restart_dead_codes(self, idx: torch.Tensor, vectors: torch.Tensor) -> None:
