@@ -11,7 +11,7 @@ MS-SSIM dB against JPEG and WebP (``neurcomp.baselines.evaluate`` on the same im
 quality sweeps; ``neurcomp.metrics.bd_rate`` of the mean curves, integrated over the quality
 range both curves cover; negative = fewer bits than the anchor; "n/a" when the curves do
 not overlap), and PSNR at 0.25 / 0.5 / 1.0 bpp beside the published number of the same
-architecture (CompressAI's result files, DESIGN.md "Reference numbers").
+architecture (CompressAI's result files, docs/ARCHITECTURE.md "Reference numbers").
 
 Part 2 (``--compressai``). Speed against CompressAI's implementation of the same
 architecture (``compressai.models.MeanScaleHyperprior(N, M)`` for our "hyperprior" kind,

@@ -30,6 +30,7 @@ Archive format (``.nca``; integers little endian, ``varint`` = unsigned LEB128):
     pad       1 byte   zero bytes added to the side information to fill its last 32-bit word (0-3)
     count     varint   number of images, then per image in coding order:
                        name (varint length + UTF-8), height varint, width varint
+                       (a name is a plain file name: see check_entry_names)
     stack     varint length + the ANS stack (32-bit little-endian words)
     crc32     4 bytes  of everything above
 
@@ -57,7 +58,7 @@ import numpy as np
 import torch
 
 from . import BitstreamError
-from .codec import MethodUnavailable, check_size
+from .codec import MethodUnavailable, check_decode_work, check_size
 from .container import METHODS, Reader
 from .data import pad_to_multiple, to_uint8
 from .entropy import CodingError
@@ -68,6 +69,60 @@ from .zoo import WeightsError, fingerprint, load_pretrained
 MAGIC = b"NCA"
 VERSION = 1
 BITSBACK_METHODS = ("bitsback", "bitsback_no_sga", "bitsback_no_iter")
+#: the longest image name an archive holds, in UTF-8 bytes (file systems allow 255 for "NAME.png")
+MAX_NAME_BYTES = 200
+#: the most images one archive holds
+MAX_IMAGES = 100_000
+
+
+class ArchiveNameError(ValueError):
+    """An image name that cannot be an archive entry: not a plain, unique, UTF-8 file name."""
+
+
+def check_entry_names(names) -> None:
+    """Refuse (:class:`ArchiveNameError`, one line) names that could not be written as ``NAME.png``
+    inside the output folder and nowhere else: empty, ``.`` or ``..``, containing a path separator,
+    a NUL or another control character, not valid UTF-8 (a file name in another encoding), longer than
+    :data:`MAX_NAME_BYTES`, or the same as another entry's (also up to case: one would overwrite the
+    other on a case-insensitive file system).
+
+    Example:
+        >>> check_entry_names(["kodim01", "kodim02"])
+        >>> check_entry_names(["../x"])
+        Traceback (most recent call last):
+        ...
+        neurcomp.bitsback.ArchiveNameError: image name '../x' is not a plain file name (it contains a path separator)
+        >>> check_entry_names(["x", "X"])
+        Traceback (most recent call last):
+        ...
+        neurcomp.bitsback.ArchiveNameError: two images are named 'X' (up to case): an archive names each image by its file name, so they must differ
+    """
+    seen = set()
+    for name in names:
+        why = None
+        if not isinstance(name, str) or not name:
+            why = "it is empty"
+        elif name in (".", ".."):
+            why = "it names a folder"
+        elif "/" in name or "\\" in name:
+            why = "it contains a path separator"
+        elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+            why = "it contains a control character"
+        else:
+            try:
+                raw = name.encode("utf-8")
+            except UnicodeEncodeError:
+                why = "it is not valid UTF-8"
+            else:
+                if len(raw) > MAX_NAME_BYTES:
+                    why = f"it is longer than {MAX_NAME_BYTES} bytes"
+        if why:
+            shown = name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace") if isinstance(name, str) else name
+            raise ArchiveNameError(f"image name {shown!r} is not a plain file name ({why})")
+        if name.casefold() in seen:
+            raise ArchiveNameError(f"two images are named {name!r} (up to case): an archive names each image by its "
+                                   "file name, so they must differ")
+        seen.add(name.casefold())
 
 
 def is_archive(data: bytes) -> bool:
@@ -96,7 +151,14 @@ def compress_archive(images, model_name: str, method: str | None = None, steps: 
 
     if not images:
         raise ValueError("an archive needs at least one image")
+    if len(images) > MAX_IMAGES:
+        raise ArchiveNameError(f"an archive holds at most {MAX_IMAGES:,d} images, got {len(images):,d}")
+    check_entry_names([name for name, _ in images])
     model, rate_idx, entry, method = _bits_back_model(model_name, method)
+    for _, x in images:
+        check_size(*x.shape[-2:])
+    iterations = model.planned_decode_iterations(method, steps)
+    check_decode_work([(*x.shape[-2:], iterations) for _, x in images], archive=True, encoding=True)
     rows, cumulative, pixels, ans, side_bits, bbvi_steps = [], [], 0, None, 0, 0
     for name, x in tqdm(images, desc="bits-back archive", disable=not progress):
         t0 = time.perf_counter()
@@ -161,6 +223,8 @@ def read_header(data: bytes) -> dict:
     bbvi_steps, seed, pad, count = r.varint(), r.varint(), r.take(1)[0], r.varint()
     if pad > 3 or bbvi_steps > MAX_BBVI_STEPS or seed >= 2 ** 32:
         raise BitstreamError("corrupted archive: malformed bits-back parameters")
+    if count == 0 or count > MAX_IMAGES:
+        raise BitstreamError(f"corrupted archive: {count} images (an archive holds 1 to {MAX_IMAGES:,d})")
     entries = []
     for _ in range(count):
         try:
@@ -168,6 +232,10 @@ def read_header(data: bytes) -> dict:
         except UnicodeDecodeError:
             raise BitstreamError("corrupted archive: an image name is not UTF-8") from None
         entries.append((name, r.varint(), r.varint()))
+    try:
+        check_entry_names([name for name, _, _ in entries])
+    except ArchiveNameError as e:
+        raise BitstreamError(f"corrupted archive: {e}") from None
     stack = r.take(r.varint())
     if r.pos != len(body):
         raise BitstreamError("corrupted archive: trailing bytes after the stack")
@@ -184,6 +252,7 @@ def decompress_archive(data: bytes, progress: bool = False) -> tuple[list, bytes
     head = read_header(data)
     for _, h, w in head["images"]:
         check_size(h, w)
+    check_decode_work([(h, w, head["bbvi_steps"]) for _, h, w in head["images"]], archive=True)
     try:
         model, rate_idx, entry = load_pretrained(head["model"])
     except WeightsError as e:
@@ -219,4 +288,5 @@ def archive_info(data: bytes) -> dict:
             "stack_bytes": len(head["stack"]), "bytes": len(data)}
 
 
-__all__ = ["compress_archive", "decompress_archive", "archive_info", "read_header", "is_archive", "BITSBACK_METHODS"]
+__all__ = ["compress_archive", "decompress_archive", "archive_info", "read_header", "is_archive", "check_entry_names",
+           "ArchiveNameError", "BITSBACK_METHODS"]

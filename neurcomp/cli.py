@@ -168,15 +168,15 @@ def cmd_models(a) -> int:
 
 
 def _side_info(path) -> bytes | None:
-    from pathlib import Path
+    from .codec import read_side_info
 
-    return None if path is None else Path(path).read_bytes()
+    return None if path is None else read_side_info(path)
 
 
 def cmd_compress(a) -> int:
     from pathlib import Path
 
-    from .codec import compress_file
+    from .codec import check_outputs, compress_file
 
     bits_back = (a.method or "").startswith("bitsback")
     ckpt = _checkpoint_args(a)
@@ -188,6 +188,7 @@ def cmd_compress(a) -> int:
             raise UsageError("several images (or a folder) go into one archive only with a bits-back --method "
                              "(e.g. --method bitsback)")
         return _compress_archive(a)
+    check_outputs([a.inputs[0], a.side_info, a.checkpoint], [a.output])
     r = compress_file(a.inputs[0], a.output, None if ckpt else _model_arg(a), a.method, a.steps, a.seed,
                       _side_info(a.side_info), **ckpt)
     given = "side information" if a.side_info else "random initial bits"
@@ -198,13 +199,14 @@ def cmd_compress(a) -> int:
 
 
 def _compress_archive(a) -> int:
-    from .bitsback import compress_archive
-    from .codec import check_output
+    from .bitsback import check_entry_names, compress_archive
+    from .codec import check_outputs
     from .data import list_images, load_image
     from .fileio import atomic_write
 
-    check_output(a.output)
     paths = list_images(_images_arg(a.inputs))
+    check_outputs([*paths, a.side_info], [a.output])
+    check_entry_names([p.stem for p in paths])  # before loading anything: plain, unique names
     images = [(p.stem, load_image(p)) for p in paths]
     data, report = compress_archive(images, _model_arg(a), a.method, a.steps, a.seed, _side_info(a.side_info),
                                     progress=True)
@@ -217,10 +219,8 @@ def _compress_archive(a) -> int:
 
 
 def cmd_decompress(a) -> int:
-    from pathlib import Path
-
     from .bitsback import is_archive
-    from .codec import decompress_file
+    from .codec import decompress_file, read_stream
 
     with open(a.input, "rb") as f:
         archive = is_archive(f.read(4))
@@ -228,7 +228,7 @@ def cmd_decompress(a) -> int:
         if a.checkpoint:
             raise UsageError(f"{a.input} is a bits-back archive: it needs no --checkpoint (CompressAI models write "
                              "single-image streams)")
-        return _decompress_archive(a, Path(a.input).read_bytes())
+        return _decompress_archive(a, read_stream(a.input))
     r = decompress_file(a.input, a.output, a.side_info_out, a.checkpoint)
     side = f", {r['side_info_bytes']} bytes of side information to {a.side_info_out}" if a.side_info_out else ""
     print(f"{a.output}: {r['width']}x{r['height']} from {r['model']} ({r['method']}){side}, {r['dec_s']:.2f} s",
@@ -239,32 +239,41 @@ def cmd_decompress(a) -> int:
 def _decompress_archive(a, data: bytes) -> int:
     from pathlib import Path
 
-    from .bitsback import decompress_archive
-    from .codec import check_output
+    from .bitsback import decompress_archive, read_header
+    from .codec import check_outputs
     from .data import save_png
     from .fileio import atomic_write
 
     out_dir = Path(a.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} is a file; an archive decompresses into a folder")
+    # every output checked before any decoding: plain, unique names (read_header) inside out_dir, none of
+    # them the archive itself, a folder or read-only
+    names = [name for name, _, _ in read_header(data)["images"]]
+    targets = check_outputs([a.input], [*(out_dir / f"{name}.png" for name in names), a.side_info_out])
     images, side = decompress_archive(data, progress=True)
+    existed = {t for t in targets if t.exists()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, image in images:
-        save_png(image, check_output(out_dir / f"{name}.png"))
-    if a.side_info_out:
-        atomic_write(check_output(a.side_info_out), side)
+    try:
+        for (name, image), target in zip(images, targets):
+            save_png(image, target)
+        if a.side_info_out:
+            atomic_write(a.side_info_out, side)
+    except BaseException:  # no half archive: remove what this run created
+        for t in targets:
+            if t not in existed:
+                t.unlink(missing_ok=True)
+        raise
     print(f"{out_dir}: {len(images)} images" + (f", {len(side)} bytes of side information to {a.side_info_out}"
                                                  if a.side_info_out else ""), file=sys.stderr)
     return 0
 
 
 def cmd_info(a) -> int:
-    from pathlib import Path
-
     from .bitsback import archive_info, is_archive
-    from .codec import stream_info
+    from .codec import read_stream, stream_info
 
-    data = Path(a.input).read_bytes()
+    data = read_stream(a.input)
     print(json.dumps(archive_info(data) if is_archive(data) else stream_info(data), indent=1))
     return 0
 
@@ -299,12 +308,13 @@ COMMANDS = {"models": cmd_models, "compress": cmd_compress, "decompress": cmd_de
 
 def _exit_code(e: BaseException) -> int:
     """2 for a usage error (bad option, unknown model, method the model does not have), 1 otherwise."""
-    from .codec import MethodUnavailable
+    from .bitsback import ArchiveNameError
+    from .codec import MethodUnavailable, OutputCollision
+    from .models.bitsback import BitsBackParameterError
     from .zoo import UnknownModel
 
-    from .models.bitsback import BitsBackParameterError
-
-    return 2 if isinstance(e, (UsageError, UnknownModel, MethodUnavailable, BitsBackParameterError)) else 1
+    usage = (UsageError, UnknownModel, MethodUnavailable, BitsBackParameterError, OutputCollision, ArchiveNameError)
+    return 2 if isinstance(e, usage) else 1
 
 
 _interrupted = False
@@ -319,7 +329,8 @@ def _on_sigint(signum, frame):
 
 def _run(argv) -> int:
     from .baselines import CodecUnavailable
-    from .codec import MethodUnavailable
+    from .bitsback import ArchiveNameError
+    from .codec import MethodUnavailable, OutputCollision
     from .data import DataError
     from .models.bitsback import BitsBackParameterError
     from .models.bitsback import SideInfoTooShort as SideInfoError
@@ -332,7 +343,7 @@ def _run(argv) -> int:
         a = _parser().parse_args(argv)
         return COMMANDS[a.command](a)
     except (UsageError, WeightsError, MethodUnavailable, BitstreamError, DataError, CodecUnavailable, OSError,
-            SideInfoError, BitsBackParameterError) as e:
+            SideInfoError, BitsBackParameterError, OutputCollision, ArchiveNameError) as e:
         msg = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else str(e)
         print(f"neurcomp: error: {msg}", file=sys.stderr)
         return _exit_code(e)

@@ -28,13 +28,18 @@ from . import BitstreamError
 from .container import Stream, pack, unpack
 from .data import load_image, pad_to_multiple, save_png, to_uint8
 from .entropy import CodingError
-from .fileio import atomic_write
+from .fileio import atomic_write, read_capped
 from .zoo import WeightsError, fingerprint, load_for_stream, load_pretrained
 from .zoo.compressai import CheckpointError, checkpoint_entry
 
 
 class MethodUnavailable(ValueError):
     """The method exists in the stream format but not for this model or in this version."""
+
+
+class OutputCollision(ValueError):
+    """An output path that is an input, another output, or a folder where a file is written: refused
+    before anything is read or written (a usage error)."""
 
 
 #: the largest image (in pixels) a stream may ask the decoder for, unless ``NEURCOMP_MAX_PIXELS`` says
@@ -44,6 +49,67 @@ DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
 #: bytes per pixel a decode holds at its peak beyond the model and one tile (output image, latents,
 #: 8-bit copy), an upper estimate from the large-photo benchmark (benchmarks/large_photos.py)
 DECODE_BYTES_PER_PIXEL = 64
+
+
+#: the largest stream or archive file the decoder reads: 256 MiB (a 64-megapixel image at 32 bits per pixel)
+MAX_STREAM_BYTES = 256 * 2 ** 20
+#: the largest side information a bits-back stream is given to carry: 64 MiB
+MAX_SIDE_INFO_BYTES = 64 * 2 ** 20
+#: the decoding work one stream may ask for, in pixel-iterations (pixels x (1 + the optimization steps its
+#: decoder runs: BBVI for bits-back, 0 for every other method)), unless ``NEURCOMP_MAX_DECODE_WORK`` says
+#: otherwise: 2^30, a 0.5-megapixel image (Kodak's 768 x 512 is 0.39) at the 2000 BBVI steps of Yang et al.
+#: 2020. Bits-back decoding runs at about 1.6 million pixel-iterations per second on one CPU core, so this is
+#: about 11 minutes; a forged 175-byte stream asking for 1024 x 1024 x 2000 ran 22 minutes before this bound.
+DEFAULT_MAX_DECODE_WORK = 2 ** 30
+#: an archive's images together may ask for this many times a stream's bound (about 6 hours at the default)
+ARCHIVE_WORK_FACTOR = 32
+
+
+def max_decode_work(archive: bool = False) -> int:
+    """The decoding-work bound in pixel-iterations: ``NEURCOMP_MAX_DECODE_WORK`` (or
+    :data:`DEFAULT_MAX_DECODE_WORK`) for a stream, :data:`ARCHIVE_WORK_FACTOR` times that for an archive.
+
+    Example:
+        >>> max_decode_work() == 2 ** 30, max_decode_work(archive=True) == 32 * 2 ** 30
+        (True, True)
+    """
+    value = os.environ.get("NEURCOMP_MAX_DECODE_WORK")
+    try:
+        limit = int(value) if value else DEFAULT_MAX_DECODE_WORK
+    except ValueError:
+        raise ValueError(f"NEURCOMP_MAX_DECODE_WORK must be a whole number of pixel-iterations, got {value!r}") from None
+    return limit * ARCHIVE_WORK_FACTOR if archive else limit
+
+
+def decode_work(images) -> int:
+    """Pixel-iterations to decode ``images``, an iterable of ``(height, width, iterations)``."""
+    return sum(h * w * (1 + n) for h, w, n in images)
+
+
+def check_decode_work(images, archive: bool = False, encoding: bool = False) -> None:
+    """Refuse (BitstreamError; ``encoding``: MethodUnavailable, before a stream is written that the
+    decoder would refuse) when ``images`` (``(height, width, iterations)`` each) need more decoding
+    work than :func:`max_decode_work` allows.
+
+    Example:
+        >>> check_decode_work([(512, 768, 2000)])                # a Kodak image at the paper's 2000 steps
+        >>> check_decode_work([(1024, 1024, 2000)])
+        Traceback (most recent call last):
+        ...
+        neurcomp.BitstreamError: stream asks for 2.1e+09 pixel-iterations of decoding (1024x1024 at 2000 steps), above the limit of 1.1e+09 (set NEURCOMP_MAX_DECODE_WORK to allow more)
+    """
+    images = list(images)
+    work, limit = decode_work(images), max_decode_work(archive)
+    if work <= limit:
+        return
+    what = "archive" if archive else "stream"
+    detail = f"{len(images)} images" if archive else f"{images[0][0]}x{images[0][1]} at {images[0][2]} steps"
+    if encoding:
+        raise MethodUnavailable(f"the {what} would ask its decoder for {work:.2g} pixel-iterations ({detail}), above "
+                                f"the limit of {limit:.2g}: use fewer --steps or smaller images (or set "
+                                "NEURCOMP_MAX_DECODE_WORK, for the decoder too)")
+    raise BitstreamError(f"{what} asks for {work:.2g} pixel-iterations of decoding ({detail}), above the limit of "
+                         f"{limit:.2g} (set NEURCOMP_MAX_DECODE_WORK to allow more)")
 
 
 def max_pixels() -> int:
@@ -111,16 +177,31 @@ def compress_image(x: torch.Tensor, model_name: str | None, method: str | None =
         x = x[0]
     h, w = x.shape[-2:]
     xp, _ = pad_to_multiple(x.unsqueeze(0).float(), model.stride)
+    check_size(int(h), int(w))  # no stream that a decoder with the default limits would refuse
+    check_decode_work([(int(h), int(w), model.planned_decode_iterations(method, steps))], encoding=True)
     kwargs = {"side_info": side_info} if side_info is not None else {}
-    with torch.no_grad():
-        out = model.compress(xp, rate_idx, method=method, steps=steps, seed=seed, hw=(int(h), int(w)), **kwargs)
+    try:
+        with torch.no_grad():
+            out = model.compress(xp, rate_idx, method=method, steps=steps, seed=seed, hw=(int(h), int(w)), **kwargs)
+    except CodingError as e:  # e.g. weights that turn the image into NaN or astronomically large latents
+        raise WeightsError(f"{model_name} cannot code this image: {e}") from None
     stream = Stream(method, entry["name"], fingerprint(entry), int(h), int(w), tuple(out.latent_shape), out.extra,
                     out.sections)
     data = pack(stream)
+    x_hat = to_uint8(out.x_hat[0, :, :h, :w])
+    if checkpoint is not None:  # weights from outside the zoo (no golden streams): the stream must decode, check it
+        try:
+            decoded, _ = decompress_stream(data, checkpoint)
+        except BitstreamError as e:
+            raise WeightsError(f"checkpoint {checkpoint} writes a stream for this image that does not decode ({e}); "
+                               "not written") from None
+        if not np.array_equal(decoded, x_hat):
+            raise WeightsError(f"checkpoint {checkpoint} writes a stream for this image that decodes to another image "
+                               "than the encoder's; not written")
     extra_info = dict(out.info)
     if "side_info_bits" in extra_info:
         extra_info["net_bpp"] = (8 * len(data) - extra_info["side_info_bits"]) / (int(h) * int(w))
-    return data, {"x_hat": to_uint8(out.x_hat[0, :, :h, :w]), "bits": out.bits,
+    return data, {"x_hat": x_hat, "bits": out.bits,
                   "header_bytes": len(data) - out.payload_bytes, "stream": stream, "extra_info": extra_info}
 
 
@@ -152,6 +233,11 @@ def decompress_with_side_info(data: bytes, checkpoint=None) -> tuple[np.ndarray,
     if tuple(stream.latent_shape) != expected:
         raise BitstreamError(f"corrupted stream: latent size {stream.latent_shape} does not fit a "
                              f"{stream.height}x{stream.width} image")
+    try:
+        iterations = model.decode_iterations(stream.extra)
+    except CodingError as e:
+        raise BitstreamError(f"corrupted stream: {e}") from None
+    check_decode_work([(stream.height, stream.width, iterations)])
     side = None
     try:
         with torch.no_grad():
@@ -165,6 +251,42 @@ def decompress_with_side_info(data: bytes, checkpoint=None) -> tuple[np.ndarray,
     except Exception as e:  # whatever a forged stream makes a decoder do (MemoryError included) is the stream's fault
         raise BitstreamError(f"corrupted stream: decoding failed ({type(e).__name__}: {e})") from None
     return to_uint8(x_hat[0, :, : stream.height, : stream.width]), stream, side
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(inputs, outputs) -> list[Path]:
+    """Refuse (:class:`OutputCollision`, one line) output files that are one of the ``inputs``, that
+    name the same file twice, or that are folders; and (PermissionError) read-only ones
+    (:func:`check_output`). Call it before reading or writing anything: then no input is overwritten
+    and no run stops half-way with a partial output. ``None`` entries are skipped; returns the paths.
+
+    Example:
+        >>> check_outputs(["in.png"], ["out.ncz"])
+        [PosixPath('out.ncz')]
+        >>> check_outputs(["in.png"], ["./in.png"])
+        Traceback (most recent call last):
+        ...
+        neurcomp.codec.OutputCollision: output in.png is also an input: refusing to overwrite it
+    """
+    ins = [Path(p) for p in inputs if p is not None]
+    outs = [Path(p) for p in outputs if p is not None]
+    for k, out in enumerate(outs):
+        if out.is_dir():
+            raise OutputCollision(f"output {out} is a folder; give a file name")
+        if any(_same_file(out, p) for p in ins):
+            raise OutputCollision(f"output {out} is also an input: refusing to overwrite it")
+        if any(_same_file(out, other) for other in outs[:k]):
+            raise OutputCollision(f"output {out} is given twice: one would overwrite the other")
+        check_output(out)
+    return outs
 
 
 def check_output(dst) -> Path:
@@ -182,7 +304,7 @@ def compress_file(src, dst, model_name: str | None, method: str | None = None, s
                   lmbda: float | None = None) -> dict:
     """Read an image file, write a ``.ncz`` atomically; returns sizes and timings (and, for bits-back,
     ``net_bpp`` and ``side_info_bits``). ``checkpoint``, ``arch``, ``lmbda``: see :func:`compress_image`."""
-    check_output(dst)
+    check_outputs([src], [dst])
     x = load_image(src)
     t0 = time.perf_counter()
     data, info = compress_image(x, model_name, method, steps, seed, side_info, checkpoint, arch, lmbda)
@@ -198,20 +320,34 @@ def decompress_file(src, dst, side_info_out=None, checkpoint=None) -> dict:
     """Decode a ``.ncz`` file to a PNG (written atomically); returns the header's facts and the time.
     ``side_info_out``: where to write the side information a bits-back stream gives back;
     ``checkpoint``: the CompressAI checkpoint a ``compressai:<arch>`` stream was written with."""
-    check_output(dst)
-    if side_info_out is not None:
-        check_output(side_info_out)
-    data = Path(src).read_bytes()
+    check_outputs([src, checkpoint], [dst, side_info_out])
+    data = read_stream(src)
     t0 = time.perf_counter()
     image, stream, side = decompress_with_side_info(data, checkpoint)
     dec_s = time.perf_counter() - t0
     if side_info_out is not None and side is None:
         raise MethodUnavailable(f"{src} is a {stream.method} stream, which carries no side information")
-    save_png(image, dst)
     if side_info_out is not None:
         atomic_write(side_info_out, side)
+    try:
+        save_png(image, dst)
+    except BaseException:  # no half result: the side information goes with the image or not at all
+        if side_info_out is not None:
+            Path(side_info_out).unlink(missing_ok=True)
+        raise
     return {"dec_s": dec_s, "height": stream.height, "width": stream.width, "model": stream.model,
             "method": stream.method, "side_info_bytes": None if side is None else len(side)}
+
+
+def read_stream(path) -> bytes:
+    """The bytes of a stream or archive file, refused (InputTooLarge, an OSError) above
+    :data:`MAX_STREAM_BYTES`: ``/dev/zero`` is not read forever."""
+    return read_capped(path, MAX_STREAM_BYTES, "neurcomp stream or archive")
+
+
+def read_side_info(path) -> bytes:
+    """The bytes of a side-information file, refused above :data:`MAX_SIDE_INFO_BYTES`."""
+    return read_capped(path, MAX_SIDE_INFO_BYTES, "side information file")
 
 
 def stream_info(data: bytes) -> dict:

@@ -80,3 +80,54 @@ def use_zoo(path, monkeypatch):
 @pytest.fixture()
 def tiny_zoo(tiny_weights, monkeypatch):
     yield from use_zoo(tiny_weights, monkeypatch)
+
+
+def train_few_steps(model, batches):
+    """``model`` after one Adam step (learning rate 1e-3) per ``(x, rate_idx)`` of ``batches``, in eval mode
+    with its coding tables built."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for x, rate_idx in batches:
+        loss = model.rd_loss(x, model(x, rate_idx), rate_idx)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    model.update()
+    return model
+
+
+#: a tiny bits-back hyperprior (trained for 5 steps by ``tiny_bitsback``), exported as ``tbb@0.01`` / ``tbb@0.05``
+TINY_BITSBACK = {"N": 8, "M": 12, "lambdas": [0.01, 0.05], "z_bin": 0.0625}
+
+
+def picture(h=128, w=128, seed=0):
+    """A photo-like test image ``[1, 3, h, w]`` in [0, 1]: gradients, an edge and a little noise."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    x = torch.stack([0.2 + 0.6 * xx, 0.3 + 0.5 * yy, 0.5 + 0.3 * (xx > 0.5).float()])
+    return (x + 0.03 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))).clamp(0, 1)[None]
+
+
+@pytest.fixture(scope="session")
+def tiny_bitsback():
+    from neurcomp.models import BitsBackHyperprior
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(2, 3, 64, 64, generator=g), torch.tensor([0, 1])) for _ in range(5)]
+    return train_few_steps(BitsBackHyperprior(**TINY_BITSBACK), batches)
+
+
+@pytest.fixture(scope="session")
+def bitsback_weights(tiny_bitsback, tmp_path_factory):
+    from neurcomp import zoo
+
+    d = tmp_path_factory.mktemp("zoo")
+    zoo.export({"config": {"model": tiny_bitsback.config}, "model": tiny_bitsback.state_dict(), "step": 5}, "tbb", d)
+    return d
+
+
+@pytest.fixture()
+def bitsback_zoo(bitsback_weights, monkeypatch):
+    """The tiny bits-back hyperprior loadable by name (``tbb@0.01``, ``tbb@0.05``) for one test."""
+    yield from use_zoo(bitsback_weights, monkeypatch)

@@ -19,7 +19,7 @@ from neurcomp.entropy.toy_bits_back import ToyLatentModel
 from neurcomp.models import BitsBackHyperprior
 from neurcomp.models.bitsback import SideInfoTooShort
 
-TINY = {"N": 8, "M": 12, "lambdas": [0.01, 0.05], "z_bin": 0.0625}
+from conftest import TINY_BITSBACK as TINY, picture
 
 
 def stack(words=(0x9E3779B9, 0x7F4A7C15, 0x2545F491, 0x4F6CDD1D)):
@@ -104,27 +104,8 @@ def test_toy_exact_posterior_closes_the_gap():
 # ----------------------------------------------------------------------------- the bits-back hyperprior
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    m = BitsBackHyperprior(**TINY)
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(5):
-        x = torch.rand(2, 3, 64, 64, generator=g)
-        rate_idx = torch.tensor([0, 1])
-        loss = m.rd_loss(x, m(x, rate_idx), rate_idx)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    m.eval()
-    m.update()
-    return m
-
-
-def picture(h=128, w=128, seed=0):
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    x = torch.stack([0.2 + 0.6 * xx, 0.3 + 0.5 * yy, 0.5 + 0.3 * (xx > 0.5).float()])
-    return (x + 0.03 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))).clamp(0, 1)[None]
+def tiny(tiny_bitsback):
+    return tiny_bitsback
 
 
 @pytest.mark.parametrize("method", BitsBackHyperprior.methods)
@@ -194,23 +175,9 @@ def test_reproducible_bbvi_is_identical_in_a_fresh_process_with_other_threads(ti
 
 # ----------------------------------------------------------------------------- codec, archive and CLI
 
-@pytest.fixture(scope="module")
-def zoo_dir(tiny, tmp_path_factory):
-    from neurcomp import zoo
-
-    d = tmp_path_factory.mktemp("zoo")
-    zoo.export({"config": {"model": tiny.config}, "model": tiny.state_dict(), "step": 5}, "tbb", d)
-    return d
-
-
 @pytest.fixture
-def with_zoo(zoo_dir, monkeypatch):
-    from neurcomp import zoo
-
-    monkeypatch.setenv("NEURCOMP_WEIGHTS_PATH", str(zoo_dir))
-    zoo._load_cached.cache_clear()
-    yield zoo_dir
-    zoo._load_cached.cache_clear()
+def with_zoo(bitsback_zoo):
+    return bitsback_zoo
 
 
 def _images():

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_few_steps
 from neurcomp.container import METHODS
 from neurcomp.models import MODEL_CLASSES, Compressed, CompressionModel, build_model
 from toy_model import BlockColours
@@ -52,18 +53,9 @@ def trained(kind: str, steps: int = 3) -> CompressionModel:
     """A tiny model after a few Adam steps, in eval mode with its coding tables built."""
     torch.manual_seed(0)
     m = build_model({"kind": kind, **TINY[kind]})
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-    m.train()
-    for i in range(steps):
-        x = torch.cat([image(64, 64, seed=i), image(64, 64, seed=i + 10)])
-        rate_idx = torch.arange(2) % len(m.rate_points)
-        loss = m.rd_loss(x, m(x, rate_idx), rate_idx)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    m.eval()
-    m.update()
-    return m
+    batches = [(torch.cat([image(64, 64, seed=i), image(64, 64, seed=i + 10)]), torch.arange(2) % len(m.rate_points))
+               for i in range(steps)]
+    return train_few_steps(m, batches)
 
 
 def test_every_registered_class_has_a_tiny_config():

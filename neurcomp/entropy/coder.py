@@ -189,8 +189,12 @@ def _plan(table_idx: np.ndarray, tables: PmfTables) -> tuple[np.ndarray, np.ndar
 def _write(sink, values: np.ndarray, table_idx: np.ndarray, tables: PmfTables) -> None:
     """Feed ``values`` to ``sink.encode(symbols, model)`` in the order :func:`_read` takes them back:
     grouped by table, then the escape codes."""
-    values = np.asarray(values, np.int64).ravel()
-    if values.size and int(np.abs(values).max()) > MAX_SYMBOL:
+    raw = np.asarray(values)
+    if raw.dtype.kind == "f" and raw.size and not (np.abs(raw) <= MAX_SYMBOL).all():  # NaN compares False
+        raise CodingError(f"cannot code a non-finite latent or one of magnitude above {MAX_SYMBOL}")
+    values = raw.astype(np.int64).ravel()
+    # min and max, not abs: abs of int64's most negative value (what a cast NaN becomes) is negative
+    if values.size and (int(values.min()) < -MAX_SYMBOL or int(values.max()) > MAX_SYMBOL):
         raise CodingError(f"symbol magnitude above {MAX_SYMBOL}")
     table_idx, order = _plan(table_idx, tables)
     if values.size != table_idx.size:
@@ -235,7 +239,7 @@ def _read(source, table_idx: np.ndarray, tables: PmfTables) -> np.ndarray:
     for p, n, off in pending:
         d, below = _decode_escape(source)
         out[p] = off + (-d - 1 if below else n + d)
-    if out.size and int(np.abs(out).max()) > MAX_SYMBOL:
+    if out.size and (int(out.min()) < -MAX_SYMBOL or int(out.max()) > MAX_SYMBOL):
         raise CodingError("decoded symbol out of range")
     return out
 

@@ -31,6 +31,10 @@ With that, ``neurcomp compress / decompress / eval / models``, ``neurcomp.train`
 * ``compress(x_padded [1, 3, H, W], rate_idx, method=None, steps=None, seed=0, hw=None)`` ->
   :class:`Compressed`, where ``x_hat`` is *exactly* what ``decompress`` will return.
 * ``decompress(sections, latent_shape, rate_idx, extra=b"")`` -> ``x_hat [1, 3, H, W]``.
+* :meth:`decode_iterations` ``(extra)``: how many optimization steps decoding a stream with this
+  ``extra`` runs (0 for every model but bits-back, whose decoder repeats BBVI). The codec bounds a
+  stream's decoding work (pixels x (1 + iterations)) with it before decoding anything, and with
+  :meth:`planned_decode_iterations` ``(method, steps)`` before encoding.
   Decoding must not depend on bit-identical floats between encoder and decoder processes:
   integer coding tables, and where a float decides a table index or a sample, float64 through
   :meth:`decoding_copy` (float32 convolutions differ in their last bits between a 1- and a
@@ -183,6 +187,16 @@ class CompressionModel(nn.Module):
         if len(extra) != self.extra_size:
             raise CodingError(f"a {self.kind} stream has {self.extra_size} bytes of method parameters, "
                               f"got {len(extra)}")
+
+    def planned_decode_iterations(self, method: str | None = None, steps: int | None = None) -> int:
+        """The :meth:`decode_iterations` that ``compress(..., method, steps)`` will write into its stream
+        (so the codec refuses an image whose stream the decoder would refuse, before coding it)."""
+        return 0
+
+    def decode_iterations(self, extra: bytes = b"") -> int:
+        """Optimization steps :meth:`decompress` runs for a stream with method parameters ``extra``
+        (0: decoding is one pass). CodingError if ``extra`` is malformed."""
+        return 0
 
     def decoding_copy(self) -> "CompressionModel":
         """A float64 CPU copy of this model for the codec's platform-robust paths (cached until a

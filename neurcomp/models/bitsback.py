@@ -310,6 +310,14 @@ class BitsBackHyperprior(MeanScaleHyperprior):
             raise CodingError("malformed bits-back parameters")
         return bbvi_steps, seed, pad
 
+    def planned_decode_iterations(self, method: str | None = None, steps: int | None = None) -> int:
+        """The BBVI steps a stream of ``compress(..., method, steps)`` asks its decoder for."""
+        return self.method_steps(self.check_method(method), steps)[2]
+
+    def decode_iterations(self, extra: bytes = b"") -> int:
+        """The BBVI steps the decoder repeats for a stream with these method parameters."""
+        return self.unpack_extra(extra)[0]
+
     @torch.no_grad()
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None,
                  side_info: bytes | None = None) -> Compressed:
