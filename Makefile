@@ -11,7 +11,7 @@ ifneq ($(NEURCOMP_DATA),)
 export NEURCOMP_DATA := $(abspath $(NEURCOMP_DATA))
 endif
 
-.PHONY: book test install clean
+.PHONY: book test test-fast install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,13 @@ test: $(BIN)/.installed
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest neurcomp tests book --doctest-modules --nbval --ignore=_build --ignore=book/_build -p no:cacheprovider \
 		-n 2 --dist loadfile
+
+# the quick loop for contributors: every unit, property and golden test that needs no training, no fresh
+# process, no kernel and no notebook (tests marked slow are left out), under 3 minutes on 2 cores
+test-fast: $(BIN)/.installed
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest neurcomp tests --doctest-modules -m "not slow" --ignore=tests/test_browser.py \
+		-p no:cacheprovider -n 2 --dist loadfile -q
 
 clean:
 	rm -rf _build .pytest_cache

@@ -29,6 +29,12 @@ or renamed, an integer key, a 0-d, 1-d, reshaped, empty or huge-but-empty tensor
 dtypes, NaN or infinity, sparse or meta tensors, a non-tensor value, swapped tensors), loaded with
 ``load_compressai``; one that loads must code a small image into a stream that decodes to the same image.
 
+Decoding work: the library bounds it by ``NEURCOMP_MAX_DECODE_WORK`` (pixel-iterations; default about 7
+minutes of bits-back decoding). The campaign sets that bound to what decodes in half its time cap
+(``--decode-work``; default ``time_cap / 2 * 2.5e6``, the rate measured on one core, see
+``neurcomp.codec.DEFAULT_MAX_DECODE_WORK``), so a forged stream or archive must either be refused by the
+bound from its header or finish: a "hang" is a forged input whose work the bound failed to count.
+
 Pass criteria (exit code 1 otherwise): no exception other than the package's own (``BitstreamError``;
 ``WeightsError`` for checkpoints), no hang, no memory blow-up, no image returned for a stream or archive
 whose CRC is broken, none for a stream with trailing or missing section bytes, no archive decoded with a
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import signal
 import sys
@@ -446,8 +453,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-cap", type=float, default=60.0, help="seconds per decode")
     ap.add_argument("--memory-cap", type=float, default=4.0, help="GiB of peak RSS")
+    ap.add_argument("--decode-work", type=int, help="NEURCOMP_MAX_DECODE_WORK during the campaign (default: what "
+                    "decodes in half the time cap at 2.5 million pixel-iterations per second)")
     ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "fuzz.json"))
     a = ap.parse_args(argv)
+    a.decode_work = a.decode_work or int(a.time_cap / 2 * 2.5e6)
+    os.environ["NEURCOMP_MAX_DECODE_WORK"] = str(a.decode_work)
     torch.set_num_threads(1)
     signal.signal(signal.SIGALRM, _alarm)
     rng = np.random.default_rng(a.seed)
@@ -463,7 +474,7 @@ def main(argv=None) -> int:
     failures = [f for c in campaigns for f in c.failures]
     print(f"\n{a.cases} streams ({a.cases // 2} with the CRC recomputed), {a.archive_cases} archives, "
           f"{a.checkpoint_cases} checkpoints, {time.perf_counter() - t0:.0f} s, time cap {a.time_cap:g} s, "
-          f"memory cap {a.memory_cap:g} GiB")
+          f"memory cap {a.memory_cap:g} GiB, decoding work bound {a.decode_work:.3g} pixel-iterations")
     for c in campaigns:
         print("\n" + c.table())
     print(f"\nfailures: {len(failures)}")
@@ -472,6 +483,7 @@ def main(argv=None) -> int:
     atomic_write(a.json, (json.dumps({"command": " ".join(sys.argv), "cases": a.cases, "archive_cases": a.archive_cases,
                                       "checkpoint_cases": a.checkpoint_cases, "seed": a.seed,
                                       "time_cap_s": a.time_cap, "memory_cap_gib": a.memory_cap,
+                                      "max_decode_work": a.decode_work,
                                       **{c.what: c.as_json() for c in campaigns}, "failures": failures},
                                      indent=1) + "\n").encode())
     return 1 if failures else 0

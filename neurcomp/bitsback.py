@@ -59,7 +59,7 @@ import torch
 
 from . import BitstreamError
 from .codec import MethodUnavailable, check_decode_work, check_size
-from .container import METHODS, Reader
+from .container import METHODS, SIDE_INFO_METHODS, Reader, read_identity, write_identity
 from .data import pad_to_multiple, to_uint8
 from .entropy import CodingError
 from .entropy.bits import varint
@@ -68,7 +68,7 @@ from .zoo import WeightsError, fingerprint, load_pretrained
 
 MAGIC = b"NCA"
 VERSION = 1
-BITSBACK_METHODS = ("bitsback", "bitsback_no_sga", "bitsback_no_iter")
+BITSBACK_METHODS = SIDE_INFO_METHODS  # the methods an archive may name
 #: the longest image name an archive holds, in UTF-8 bytes (file systems allow 255 for "NAME.png")
 MAX_NAME_BYTES = 200
 #: the most images one archive holds
@@ -191,8 +191,7 @@ def compress_archive(images, model_name: str, method: str | None = None, steps: 
 
 
 def _pack(method, model, weights, bbvi_steps, seed, pad, entries, stack: bytes) -> bytes:
-    name = model.encode("ascii")
-    body = bytearray(MAGIC + bytes([VERSION, METHODS.index(method), len(name)]) + name + weights)
+    body = write_identity(MAGIC, VERSION, method, model, weights)
     body += varint(bbvi_steps) + varint(seed) + bytes([pad]) + varint(len(entries))
     for img_name, h, w in entries:
         raw = str(img_name).encode("utf-8")
@@ -212,14 +211,9 @@ def read_header(data: bytes) -> dict:
         raise BitstreamError("corrupted archive: checksum mismatch (the file was altered or truncated)")
     r = Reader(body, "archive")
     r.take(4)
-    method_idx, name_len = r.take(2)
+    method_idx, model, weights = read_identity(r)
     if method_idx >= len(METHODS) or METHODS[method_idx] not in BITSBACK_METHODS:
         raise BitstreamError(f"corrupted archive: method id {method_idx} is not a bits-back method")
-    try:
-        model = r.take(name_len).decode("ascii")
-    except UnicodeDecodeError:
-        raise BitstreamError("corrupted archive: model name is not ASCII") from None
-    weights = r.take(8)
     bbvi_steps, seed, pad, count = r.varint(), r.varint(), r.take(1)[0], r.varint()
     if pad > 3 or bbvi_steps > MAX_BBVI_STEPS or seed >= 2 ** 32:
         raise BitstreamError("corrupted archive: malformed bits-back parameters")

@@ -26,6 +26,10 @@ import threading
 
 from . import BitstreamError, __version__
 
+# Every other import of the package sits inside the function that needs it, on purpose: importing torch
+# takes a second or more, and main() installs its Ctrl-C handler first, so an interrupt during the imports
+# too gives one line and no traceback (tests/test_reliability.py); `--help` and usage errors stay fast.
+
 
 class UsageError(Exception):
     pass
@@ -124,7 +128,9 @@ def _checkpoint_args(a) -> dict:
         return {}
     if a.model:
         raise UsageError("give --model NAME or --checkpoint FILE, not both")
-    if (a.method or "").startswith("bitsback"):
+    from .container import SIDE_INFO_METHODS
+
+    if a.method in SIDE_INFO_METHODS:
         from .models.compressai import NO_BITS_BACK
 
         raise UsageError(f"--method {a.method} cannot code with a CompressAI checkpoint: {NO_BITS_BACK}")
@@ -140,15 +146,15 @@ def _checkpoint_args(a) -> dict:
 
 def _model_arg(a) -> str:
     """The model name of ``--model`` / ``--quality`` (``--model`` alone may be a full name)."""
-    bits_back = (getattr(a, "method", None) or "").startswith("bitsback")
+    from .container import SIDE_INFO_METHODS
+
+    bits_back = a.method in SIDE_INFO_METHODS
     name = a.model or (DEFAULT_BITSBACK_MODEL if bits_back else DEFAULT_MODEL)
     if a.quality is None:
         return name
-    if name.startswith("compressai:"):  # CompressAI's published weights: compressai:ARCH:QUALITY
-        return name if name.count(":") > 1 else f"{name}:{a.quality}"
-    from .zoo import by_quality
+    from .zoo import name_with_quality
 
-    return by_quality(name.split("@")[0], a.quality)["name"]
+    return name_with_quality(name, a.quality)
 
 
 def _images_arg(values):
@@ -177,8 +183,9 @@ def cmd_compress(a) -> int:
     from pathlib import Path
 
     from .codec import check_outputs, compress_file
+    from .container import SIDE_INFO_METHODS
 
-    bits_back = (a.method or "").startswith("bitsback")
+    bits_back = a.method in SIDE_INFO_METHODS
     ckpt = _checkpoint_args(a)
     if a.side_info and not bits_back:
         raise UsageError("--side-info is only used by the bits-back methods (--method bitsback, bitsback_no_sga, "

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from . import BitstreamError
-from .container import Stream, pack, unpack
+from .container import SIDE_INFO_METHODS, Stream, pack, unpack
 from .data import load_image, pad_to_multiple, save_png, to_uint8
 from .entropy import CodingError
 from .fileio import atomic_write, read_capped
-from .zoo import WeightsError, fingerprint, load_for_stream, load_pretrained
-from .zoo.compressai import CheckpointError, checkpoint_entry
+from .zoo import WeightsError, fingerprint, load_for_stream, load_model
+from .zoo.compressai import CheckpointError
 
 
 class MethodUnavailable(ValueError):
@@ -55,13 +55,17 @@ DECODE_BYTES_PER_PIXEL = 64
 MAX_STREAM_BYTES = 256 * 2 ** 20
 #: the largest side information a bits-back stream is given to carry: 64 MiB
 MAX_SIDE_INFO_BYTES = 64 * 2 ** 20
-#: the decoding work one stream may ask for, in pixel-iterations (pixels x (1 + the optimization steps its
-#: decoder runs: BBVI for bits-back, 0 for every other method)), unless ``NEURCOMP_MAX_DECODE_WORK`` says
-#: otherwise: 2^30, a 0.5-megapixel image (Kodak's 768 x 512 is 0.39) at the 2000 BBVI steps of Yang et al.
-#: 2020. Bits-back decoding runs at about 1.6 million pixel-iterations per second on one CPU core, so this is
-#: about 11 minutes; a forged 175-byte stream asking for 1024 x 1024 x 2000 ran 22 minutes before this bound.
+#: the decoding work one stream may ask for, in pixel-iterations, unless ``NEURCOMP_MAX_DECODE_WORK`` says
+#: otherwise: 2^30, a Kodak image (768 x 512) at the 2000 BBVI steps of Yang et al. 2020 with room to spare.
+#: An image of P pixels whose decoder runs n optimization steps (BBVI for bits-back, 0 for every other
+#: method) costs P + n (P + STEP_OVERHEAD_PIXELS): a step has a fixed cost too. Measured on one loaded core of
+#: this project's CPU (``reproducible_bbvi``, bitsback@0.0067): 32 ms a step at 128 x 128, 52 ms at 256 x 256,
+#: 105 ms at 512 x 512, i.e. about 2.5 million pixel-iterations per second, so the bound is about 7 minutes; a
+#: forged 175-byte stream asking for 1024 x 1024 x 2000 ran 22 minutes before there was a bound.
 DEFAULT_MAX_DECODE_WORK = 2 ** 30
-#: an archive's images together may ask for this many times a stream's bound (about 6 hours at the default)
+#: the fixed cost of one optimization step, in pixels of image it is worth (about 20 ms at 0.33 us a pixel)
+STEP_OVERHEAD_PIXELS = 65536
+#: an archive's images together may ask for this many times a stream's bound (each image alone: one bound)
 ARCHIVE_WORK_FACTOR = 32
 
 
@@ -82,8 +86,9 @@ def max_decode_work(archive: bool = False) -> int:
 
 
 def decode_work(images) -> int:
-    """Pixel-iterations to decode ``images``, an iterable of ``(height, width, iterations)``."""
-    return sum(h * w * (1 + n) for h, w, n in images)
+    """Pixel-iterations to decode ``images``, an iterable of ``(height, width, iterations)``:
+    ``pixels + iterations * (pixels + STEP_OVERHEAD_PIXELS)`` each."""
+    return sum(h * w + n * (h * w + STEP_OVERHEAD_PIXELS) for h, w, n in images)
 
 
 def check_decode_work(images, archive: bool = False, encoding: bool = False) -> None:
@@ -96,14 +101,19 @@ def check_decode_work(images, archive: bool = False, encoding: bool = False) -> 
         >>> check_decode_work([(1024, 1024, 2000)])
         Traceback (most recent call last):
         ...
-        neurcomp.BitstreamError: stream asks for 2.1e+09 pixel-iterations of decoding (1024x1024 at 2000 steps), above the limit of 1.1e+09 (set NEURCOMP_MAX_DECODE_WORK to allow more)
+        neurcomp.BitstreamError: stream asks for 2.2e+09 pixel-iterations of decoding (1024x1024 at 2000 steps), above the limit of 1.1e+09 (set NEURCOMP_MAX_DECODE_WORK to allow more)
     """
     images = list(images)
-    work, limit = decode_work(images), max_decode_work(archive)
+    for h, w, n in images:  # every image, an archive's too, within a stream's bound
+        _refuse_work("an image of the archive" if archive else "stream", decode_work([(h, w, n)]), max_decode_work(),
+                     f"{h}x{w} at {n} steps", encoding)
+    if archive:
+        _refuse_work("archive", decode_work(images), max_decode_work(archive=True), f"{len(images)} images", encoding)
+
+
+def _refuse_work(what: str, work: int, limit: int, detail: str, encoding: bool) -> None:
     if work <= limit:
         return
-    what = "archive" if archive else "stream"
-    detail = f"{len(images)} images" if archive else f"{images[0][0]}x{images[0][1]} at {images[0][2]} steps"
     if encoding:
         raise MethodUnavailable(f"the {what} would ask its decoder for {work:.2g} pixel-iterations ({detail}), above "
                                 f"the limit of {limit:.2g}: use fewer --steps or smaller images (or set "
@@ -158,15 +168,12 @@ def compress_image(x: torch.Tensor, model_name: str | None, method: str | None =
 
     ``checkpoint``: a CompressAI checkpoint file to code with instead of ``model_name``
     (:mod:`neurcomp.zoo.compressai`; ``arch`` and ``lmbda`` as in its ``load_compressai``)."""
-    if checkpoint is not None:
-        model, rate_idx, entry = checkpoint_entry(checkpoint, arch, lmbda)
-        model_name = entry["name"]
-    else:
-        model, rate_idx, entry = load_pretrained(model_name)
+    model, rate_idx, entry = load_model(model_name, checkpoint, arch, lmbda)
+    model_name = entry["name"]
     method = method or model.default_method
     if method not in model.methods:
-        hint = " (bits-back coding needs a bitsback model, e.g. bitsback@0.0067)" if method.startswith("bitsback") else ""
-        if method in getattr(model, "method_notes", {}):
+        hint = " (bits-back coding needs a bitsback model, e.g. bitsback@0.0067)" if method in SIDE_INFO_METHODS else ""
+        if method in model.method_notes:
             hint = f": {model.method_notes[method]}"
         raise MethodUnavailable(f"{model_name} ({type(model).__name__}) codes with {', '.join(model.methods)}, "
                                 f"not {method!r}{hint}")

@@ -35,6 +35,9 @@ MAGIC = b"NCZ"
 VERSION = 1
 METHODS = ("amortized", "sga", "map", "ste", "uniform_noise", "det_annealing", "bitsback", "rec", "bitsback_no_sga",
            "bitsback_no_iter")
+#: the methods whose streams carry side information besides the image (lossy bits-back coding, Yang, Bamler &
+#: Mandt 2020): ``--side-info``, several images into one archive (:mod:`neurcomp.bitsback`)
+SIDE_INFO_METHODS = ("bitsback", "bitsback_no_sga", "bitsback_no_iter")
 
 
 @dataclass
@@ -76,13 +79,33 @@ class Reader:
         return n
 
 
+def write_identity(magic: bytes, version: int, method: str, model: str, weights: bytes) -> bytearray:
+    """The fields every neurcomp format starts with (streams and :mod:`neurcomp.bitsback`'s archives):
+    ``magic`` (3 bytes) + version byte, method id (1 byte), model name (1 byte length + ASCII),
+    weights fingerprint (8 bytes). ValueError for what cannot be written."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}")
+    name = model.encode("ascii")
+    if len(name) > 255 or len(weights) != 8:
+        raise ValueError("model name too long, or weights fingerprint not 8 bytes")
+    return bytearray(magic + bytes([version, METHODS.index(method), len(name)]) + name + weights)
+
+
+def read_identity(r: Reader) -> tuple[int, str, bytes]:
+    """Read what :func:`write_identity` wrote after the magic and version (``r`` is past them):
+    ``(method id, model name, weights fingerprint)``; the caller decides which method ids its format takes."""
+    method_idx, name_len = r.take(2)
+    try:
+        model = r.take(name_len).decode("ascii")
+    except UnicodeDecodeError:
+        raise BitstreamError(f"corrupted {r.what}: model name is not ASCII") from None
+    return method_idx, model, r.take(8)
+
+
 def pack(s: Stream) -> bytes:
-    if s.method not in METHODS:
-        raise ValueError(f"unknown method {s.method!r}")
-    name = s.model.encode("ascii")
-    if len(name) > 255 or len(s.weights) != 8 or len(s.sections) > 255:
-        raise ValueError("model name too long, weights fingerprint not 8 bytes, or too many sections")
-    body = bytearray(MAGIC + bytes([VERSION, METHODS.index(s.method), len(name)]) + name + s.weights)
+    if len(s.sections) > 255:
+        raise ValueError("too many sections")
+    body = write_identity(MAGIC, VERSION, s.method, s.model, s.weights)
     for v in (s.height, s.width, *s.latent_shape, len(s.extra)):
         body += varint(int(v))
     body += s.extra + bytes([len(s.sections)])
@@ -101,14 +124,9 @@ def unpack(data: bytes) -> Stream:
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     r = Reader(body)
     r.take(4)
-    method_idx, name_len = r.take(2)
+    method_idx, model, weights = read_identity(r)
     if method_idx >= len(METHODS):
         raise BitstreamError(f"corrupted stream: unknown method id {method_idx}")
-    try:
-        model = r.take(name_len).decode("ascii")
-    except UnicodeDecodeError:
-        raise BitstreamError("corrupted stream: model name is not ASCII") from None
-    weights = r.take(8)
     height, width, lh, lw, n_extra = (r.varint() for _ in range(5))
     extra = r.take(n_extra)
     sections = [r.take(r.varint()) for _ in range(r.take(1)[0])]

@@ -238,6 +238,30 @@ def _download(url: str, timeout: float = 30.0) -> bytes:
         return resp.read()
 
 
+class DownloadError(OSError):
+    """A download that failed (offline, HTTP error, timeout); nothing was saved."""
+
+
+class ChecksumMismatch(DownloadError):
+    """A download whose SHA-256 is not the expected one; nothing was saved."""
+
+
+def fetch_verified(url: str, path: Path, sha256_prefix: str, timeout: float = 30.0) -> Path:
+    """Download ``url`` into ``path``: checked against ``sha256_prefix`` (a whole SHA-256 or its first
+    characters) *before* anything is written, then written atomically. The package's one download
+    (Kodak, CompressAI's published weights); raises :class:`DownloadError` (offline, HTTP error,
+    timeout), :class:`ChecksumMismatch` and OSError when ``path`` cannot be written. (``torch.hub``'s downloader
+    has no timeout, and ``pooch`` is not a dependency.)"""
+    try:
+        blob = _download(url, timeout=timeout)
+    except Exception as err:  # offline, DNS, HTTP error, timeout ...
+        raise DownloadError(" ".join(str(err).split()) or type(err).__name__) from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if not digest.startswith(sha256_prefix):
+        raise ChecksumMismatch(f"downloaded {url} has sha256 {digest[:12]}..., expected {sha256_prefix[:12]}...; not saved")
+    return atomic_write(path, blob)
+
+
 def _kodak_folder(root: str | os.PathLike | None) -> Path:
     base = data_dir() if root is None else Path(root).expanduser()
     # accept both the data folder (with kodak/ inside) and the kodak folder itself
@@ -274,21 +298,15 @@ def kodak_paths(root: str | os.PathLike | None = None, verify: bool = False) -> 
             continue
         url = KODAK_URL.format(name=name)
         try:
-            blob = _download(url)
-        except Exception as err:  # offline, DNS, HTTP error, timeout ...
-            reason = " ".join(str(err).split()) or type(err).__name__
+            fetch_verified(url, path, KODAK_SHA256[name])
+        except ChecksumMismatch as err:
+            raise DataError(f"{err}. Set NEURCOMP_DATA to a folder containing kodak/kodim01.png ... "
+                                "kodim24.png") from None
+        except DownloadError as err:
             raise DataError(
-                f"Kodak images not found in {folder} and could not be downloaded ({reason}); "
+                f"Kodak images not found in {folder} and could not be downloaded ({err}); "
                 "set NEURCOMP_DATA to a folder containing kodak/kodim01.png ... kodak/kodim24.png"
             ) from None
-        digest = hashlib.sha256(blob).hexdigest()
-        if digest != KODAK_SHA256[name]:
-            raise DataError(
-                f"downloaded {url} has sha256 {digest[:12]}..., expected {KODAK_SHA256[name][:12]}...; "
-                "not saved. Set NEURCOMP_DATA to a folder containing kodak/kodim01.png ... kodim24.png"
-            )
-        try:
-            atomic_write(path, blob)
         except OSError as err:
             raise DataError(
                 f"cannot write {path} ({err.strerror or err}); {_DATA_HINT} (a writable folder)"

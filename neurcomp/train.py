@@ -47,7 +47,7 @@ DEFAULTS = {
     "channels_last": True,
     "data": None,  # folder of training images; default $NEURCOMP_DATA/train
     "init_from": None,  # checkpoint whose model warm-starts a fresh run (model.warm_start), e.g. checkpoints/mshp.pt
-    # against posterior collapse (a latent level the decoder learns to ignore): see training_objective
+    # against posterior collapse (a latent level the decoder learns to ignore): see training_options
     "free_bits": 0.0,  # bits per latent element that each (latent group, channel) gets for free in the loss
     "rate_warmup_steps": 0,  # the rate term's weight ramps linearly from 0 to 1 over these first steps
 }
@@ -70,69 +70,26 @@ def load_config(path) -> dict:
     return {**DEFAULTS, **cfg}
 
 
-def training_objective(model, out: dict, losses: dict, cfg: dict, step: int) -> torch.Tensor:
-    """The loss a training step minimizes: ``losses["loss"]`` (rate + lambda 255^2 MSE), or, with
-    ``free_bits`` / ``rate_warmup_steps`` set in ``cfg``, that loss with a modified rate term.
-
-    - **Free bits** (Kingma et al. 2016): for every latent group of ``out["rate_bits"]`` (``"y"``,
-      ``"z"``, or the levels ``"z0"``, ``"z1"``, ... of a hierarchical model) and every channel, the
-      batch-mean rate per latent element enters the loss as ``max(rate, free_bits)``: a channel
-      that carries less than ``free_bits`` bits per element gets no gradient pushing it further
-      towards its prior, so a level cannot collapse onto its prior early in training. A mapping
-      such as ``{"z2": 0.5}`` sets the floor per group (groups not named get none): a floor on
-      the finest level would charge nothing for its weak channels at low rates. (A floor per
-      image instead of the batch mean, tried for the variable-rate hdvae, left its top level
-      emptier: see ``configs/hdvae.yaml``.)
-    - **Rate warm-up**: the rate term is weighted by ``min(1, step / rate_warmup_steps)``, so the
-      decoder learns to use every level before the rate is charged in full.
-
-    Neither changes what is measured or coded: ``losses["bpp"]`` stays the true rate. Only models
-    whose ``rd_loss`` is the base class's (rate + distortion) take these options.
+def training_options(cfg: dict, step: int) -> dict:
+    """What the trainer hands to ``model.rd_loss`` at ``step`` besides the batch: ``free_bits`` (the
+    config's, a number or per latent group: :func:`neurcomp.models.rate.training_rate_bpp`) and
+    ``rate_weight``, the rate warm-up ``min(1, step / rate_warmup_steps)`` (so the decoder learns to use
+    every level before the rate is charged in full). Neither changes what is measured or coded; a model
+    whose rate cannot take an option refuses it in its ``rd_loss`` (ValueError).
 
     Example:
+        >>> training_options({"free_bits": {"z2": 1.25}, "rate_warmup_steps": 200}, 50)
+        {'free_bits': {'z2': 1.25}, 'rate_weight': 0.25}
         >>> from neurcomp.models import build_model
         >>> m = build_model({"kind": "hdvae", "channels": 8, "latent_channels": 2, "levels": 2, "lambdas": [0.01]})
         >>> x = torch.rand(2, 3, 32, 32)
         >>> out = m(x, 0)
-        >>> losses = m.rd_loss(x, out, 0)
-        >>> cfg = {"free_bits": 0.0, "rate_warmup_steps": 0}
-        >>> bool(training_objective(m, out, losses, cfg, 10) == losses["loss"])
-        True
-        >>> warm = training_objective(m, out, losses, {**cfg, "rate_warmup_steps": 20}, 10)
-        >>> bool(torch.isclose(warm, losses["loss"] - 0.5 * losses["bpp"]))
-        True
-        >>> top_only = training_objective(m, out, losses, {"free_bits": {"z1": 100.0}}, 10)
-        >>> floor_bpp = 100.0 * out["rate_bits"]["z1"][0].numel() / (32 * 32)  # every z1 element at the floor
-        >>> bool(torch.isclose(top_only, losses["loss"] - losses["bpp"] + floor_bpp
-        ...                    + out["rate_bits"]["z0"].sum() / (2 * 32 * 32)))
-        True
+        >>> plain, warm = m.rd_loss(x, out, 0), m.rd_loss(x, out, 0, **training_options({"rate_warmup_steps": 20}, 10))
+        >>> bool(torch.isclose(warm["loss"], plain["loss"] - 0.5 * plain["bpp"])), bool(warm["bpp"] == plain["bpp"])
+        (True, True)
     """
-    free_cfg = cfg.get("free_bits") or 0.0
     warm = int(cfg.get("rate_warmup_steps") or 0)
-    if isinstance(free_cfg, dict):
-        free_of = {str(k): float(v) for k, v in free_cfg.items()}
-        unknown = sorted(set(free_of) - set(out["rate_bits"]))
-        if unknown:
-            raise ValueError(f"free_bits names latent groups {unknown}; this model has {sorted(out['rate_bits'])}")
-    else:
-        free_of = {name: float(free_cfg) for name in out["rate_bits"]}
-    if max(free_of.values(), default=0.0) <= 0 and warm <= 0:
-        return losses["loss"]
-    from .models.base import CompressionModel
-
-    if type(model).rd_loss is not CompressionModel.rd_loss:
-        raise ValueError(f"free_bits / rate_warmup_steps: a {model.kind} model has its own rd_loss (use them with "
-                         "models whose loss is rate + lambda 255^2 MSE)")
-    pixels = out["x_hat"].shape[-2] * out["x_hat"].shape[-1]
-    distortion = losses["loss"] - losses["bpp"]  # batch mean of lambda 255^2 MSE
-    rate = 0.0
-    for name, bits in out["rate_bits"].items():
-        free = free_of.get(name, 0.0)
-        per_channel = bits.float().transpose(0, 1).reshape(bits.shape[1], -1).mean(1)  # bits per element
-        per_image_elements = bits[0].numel() / bits.shape[1]
-        rate = rate + (per_channel.clamp_min(free) if free > 0 else per_channel).sum() * per_image_elements / pixels
-    weight = min(1.0, step / warm) if warm > 0 else 1.0
-    return weight * rate + distortion
+    return {"free_bits": cfg.get("free_bits") or 0.0, "rate_weight": min(1.0, step / warm) if warm > 0 else 1.0}
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -242,9 +199,9 @@ class _Run:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             out = net(x, rate_idx)
         out = {**out, "x_hat": out["x_hat"].float()}
-        losses = model.rd_loss(x, out, rate_idx)
+        losses = model.rd_loss(x, out, rate_idx, **training_options(cfg, self.state["step"]))
         self.opt.zero_grad(set_to_none=True)
-        training_objective(model, out, losses, cfg, self.state["step"]).backward()
+        losses["loss"].backward()
         if cfg["clip_grad"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"])
         self.opt.step()
@@ -319,8 +276,6 @@ def warm_start(model, checkpoint) -> None:
     path = Path(checkpoint)
     if not path.is_absolute() and not path.exists():
         path = Path(__file__).resolve().parents[1] / path
-    if not callable(getattr(model, "warm_start", None)):
-        raise ValueError(f"{type(model).__name__} cannot be warm-started (no warm_start method)")
     ck = torch.load(path, map_location="cpu", weights_only=True)
     source = build_model(ck["config"]["model"])
     source.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})

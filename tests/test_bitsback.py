@@ -152,6 +152,7 @@ def test_joint_loss_of_a_batch_is_each_images_own_loss(tiny):
     assert torch.allclose(both, torch.cat(alone), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_reproducible_bbvi_is_identical_in_a_fresh_process_with_other_threads(tiny, tmp_path):
     from neurcomp.inference.bbvi import reproducible_bbvi
 
@@ -184,6 +185,7 @@ def _images():
     return [("first", picture(96, 128, 1)[0]), ("second", picture(64, 80, 2)[0]), ("third", picture(130, 70, 3)[0])]
 
 
+@pytest.mark.slow
 def test_archive_round_trip_in_a_fresh_process(with_zoo, tmp_path):
     from neurcomp.bitsback import compress_archive
 
@@ -211,6 +213,7 @@ def test_archive_round_trip_in_a_fresh_process(with_zoo, tmp_path):
     assert (tmp_path / "side.bin").read_bytes() == side
 
 
+@pytest.mark.slow
 def test_cli_stream_with_side_information_and_errors(with_zoo, tmp_path, capsys):
     from neurcomp.cli import main
     from neurcomp.data import save_png, to_uint8

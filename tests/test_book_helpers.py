@@ -412,6 +412,7 @@ def test_weights_used_prints_the_shipped_fingerprints(capsys):
     assert book.weights_used() == "this chapter uses no shipped weights"
 
 
+@pytest.mark.slow
 def test_tables_render_as_tables_in_a_kernel_and_show_once():
     """In a Jupyter kernel a table is one output with a Markdown table (rendered by JupyterLab, Colab and
     the book) and the aligned text (what nbval compares); a table as a cell's last value is not shown twice."""

@@ -34,6 +34,7 @@ def _fresh_decode(stream_path, out_path, threads, env):
                           capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["tiny@0.0067", "tinyfp@0.025"])
 def test_round_trip_fresh_process_other_thread_count(tiny_zoo, tmp_path, model):
     src = _image(tmp_path)
@@ -127,6 +128,7 @@ def test_bad_streams_raise_bitstream_error(tiny_zoo, tmp_path):
 SHIPPED = [m["name"] for m in list_models() if m["base"] == "mshp"]
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.skipif(not SHIPPED, reason="no shipped mean-scale hyperprior weights")
 def test_every_kodak_image_round_trips_with_shipped_model(tmp_path):
@@ -152,6 +154,7 @@ def test_every_kodak_image_round_trips_with_shipped_model(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_sga_stream_decodes_in_fresh_process(tiny_zoo, tmp_path):
     from neurcomp.data import load_image
     data, info = compress_image(load_image(_image(tmp_path)), "tiny@0.025", method="sga", steps=20)
@@ -183,6 +186,7 @@ SHIPPED_BASES = sorted({m["base"] for m in list_models()
                         if m["base"] not in ("mshp", "vq_alpha0") and m["kind"] not in ("pln", "bitsback")})
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("base", SHIPPED_BASES)
 def test_shipped_model_round_trips_through_the_cli_in_fresh_processes(tmp_path, base):
@@ -215,6 +219,7 @@ def test_shipped_model_round_trips_through_the_cli_in_fresh_processes(tmp_path, 
 PLN_NAMES = [m["name"] for m in list_models() if m["kind"] == "pln"]
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.skipif(not PLN_NAMES, reason="no shipped PLN")
 def test_shipped_pln_round_trips_through_the_cli_in_fresh_processes(tmp_path):

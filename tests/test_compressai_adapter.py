@@ -81,6 +81,7 @@ def test_likelihoods_latents_and_reconstruction_match_compressai(arch):
         torch.testing.assert_close(model.h_s[0](torch.round(z)), small["z_hat"], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_information_content_and_real_file_match_compressai_rate(arch, capsys):
     big = rate_image()
@@ -106,6 +107,7 @@ def test_information_content_and_real_file_match_compressai_rate(arch, capsys):
     assert np.array_equal(image, info["x_hat"]) and stream.model == f"compressai:{arch}"
 
 
+@pytest.mark.slow
 def test_fresh_process_cli_round_trip_two_threads_encode_one_thread_decode(tmp_path):
     x = small_images()
     save_png(x[0], tmp_path / "a.png")
@@ -130,6 +132,7 @@ def test_fresh_process_cli_round_trip_two_threads_encode_one_thread_decode(tmp_p
     assert np.array_equal(decompress_stream(data, checkpoint=ckpt("mbt2018-mean"))[0], info["x_hat"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["bmshj2018-hyperprior", "mbt2018-mean"])
 def test_sga_lowers_the_true_rd_loss_on_every_fixture_image(arch):
     model = cai.load_compressai(ckpt(arch))
@@ -223,6 +226,7 @@ def test_published_names_download_once_check_the_hash_and_say_what_to_do_offline
         cai.load_compressai("compressai:mbt2018-mean")
 
 
+@pytest.mark.slow
 def test_the_books_full_profile_optimizes_published_weights_and_falls_back_offline(tmp_path, monkeypatch, capsys):
     """Chapters 5 and 6 (full profile) take CompressAI's published mean-scale hyperprior: every quality as a
     rate point that book.load and the iterative encoders take; offline, one line and the shipped network."""

@@ -216,6 +216,7 @@ def _fresh_decode(pairs, threads, env):
                           env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_round_trip_fresh_process_other_thread_count(dvae_zoo, tmp_path):
     """Both models: CLI compress here with 2 threads, CLI decompress in a fresh 1-thread process,
     the decoded PNG equal to the encoder's reconstruction (image size not a multiple of the stride)."""

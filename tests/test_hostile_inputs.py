@@ -132,8 +132,8 @@ def test_a_stream_asking_for_hours_of_bbvi_is_refused_from_its_header(bitsback_z
 
 def test_an_archive_whose_images_together_ask_too_much_is_refused(archive, tmp_path, capsys):
     data, head = archive
-    # each entry alone is within a stream's bound (1024 x 512 x 2001 < 2^30), 40 together are not
-    entries = [(f"e{k}", 1024, 512) for k in range(40)]
+    # each entry alone is within a stream's bound (a Kodak-sized 512 x 768 at 2000 steps), 40 together are not
+    entries = [(f"e{k}", 512, 768) for k in range(40)]
     (tmp_path / "many.nca").write_bytes(repack(head, entries, bbvi_steps=2000))
     t0 = time.perf_counter()
     code, line = run(["decompress", tmp_path / "many.nca", tmp_path / "out"], capsys)
@@ -141,8 +141,17 @@ def test_an_archive_whose_images_together_ask_too_much_is_refused(archive, tmp_p
     assert time.perf_counter() - t0 < 30 and not (tmp_path / "out").exists()
 
 
+def test_an_archive_image_above_a_streams_bound_is_refused(archive, tmp_path, capsys):
+    data, head = archive
+    (tmp_path / "big.nca").write_bytes(repack(head, [("a", 1024, 1024), ("b", 64, 48)], bbvi_steps=2000))
+    t0 = time.perf_counter()
+    code, line = run(["decompress", tmp_path / "big.nca", tmp_path / "out"], capsys)
+    assert code == 1 and "an image of the archive asks for" in line and "1024x1024 at 2000 steps" in line
+    assert time.perf_counter() - t0 < 30 and not (tmp_path / "out").exists()
+
+
 def test_the_encoder_refuses_a_stream_its_decoder_would_refuse(bitsback_zoo, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("NEURCOMP_MAX_DECODE_WORK", str(64 * 64 * 100))
+    monkeypatch.setenv("NEURCOMP_MAX_DECODE_WORK", str((64 * 64 + 65536) * 100))  # 100 steps of a 64 x 64 image
     src = image_file(tmp_path / "in.png")
     code, line = run(["compress", src, tmp_path / "s.ncz", "--model", "tbb@0.05", "--method", "bitsback", "--steps",
                       "500"], capsys)

@@ -3,6 +3,10 @@
 Parametrized over ``MODEL_CLASSES`` (tiny configs) plus ``BlockColours`` from ``tests/toy_model.py``,
 a model that is not part of neurcomp: registering it is one line (``MODEL_CLASSES[kind] = cls``),
 and the codec, the zoo and the CLI code it with no other change.
+
+The second contract, :class:`neurcomp.models.TransformCoder` (what SGA and bits-back use), is checked for
+every class with an iterative method or bits-back, the CompressAI hyperprior adapters and the toy transform
+coder of ``tests/toy_transform_coder.py``, on which SGA runs through the public API.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +23,13 @@ import torch
 
 from conftest import train_few_steps
 from neurcomp.container import METHODS
-from neurcomp.models import MODEL_CLASSES, Compressed, CompressionModel, build_model
+from neurcomp.inference import optimize_latents, schedule_for, true_loss
+from neurcomp.inference.bbvi import joint_sga_bbvi
+from neurcomp.models import MODEL_CLASSES, BitsBackCoder, Compressed, CompressionModel, TransformCoder, build_model
+from neurcomp.models.compressai import ARCHITECTURES
+from neurcomp.models.transform_coder import check_members, members, missing_members
 from toy_model import BlockColours
+from toy_transform_coder import ToyTransformCoder
 
 TINY = {
     "factorized": {"N": 8, "M": 8, "lambdas": [0.01, 0.05]},
@@ -140,6 +150,7 @@ def test_stream_checks_refuse_other_section_counts_and_extra_bytes():
         m.compress(image(), 1, method="rec")
 
 
+@pytest.mark.slow
 def test_every_model_round_trips_through_the_codec_in_fresh_processes(tmp_path, monkeypatch):
     """Each class, exported into a temporary zoo: coded by the codec with 2 threads in this process,
     decoded by the CLI in one fresh process with 1 thread (the toy model registered there with its one
@@ -178,3 +189,72 @@ def test_every_model_round_trips_through_the_codec_in_fresh_processes(tmp_path, 
     assert len(expected) == sum(len(TINY[k].get("lambdas", TINY[k].get("betas"))) for k in KINDS)
     for name, x_hat in expected.items():
         assert np.array_equal(np.asarray(Image.open(tmp_path / f"{name}.png")), x_hat), name
+
+
+# -- the transform-coder interface (neurcomp.models.transform_coder): what SGA and bits-back need
+
+ITERATIVE_KINDS = [k for k in KINDS if "sga" in MODEL_CLASSES.get(k, BlockColours).methods]
+BITS_BACK_KINDS = [k for k in KINDS if MODEL_CLASSES.get(k, BlockColours).takes_side_info]
+
+
+def _tiny_coder(kind: str):
+    if kind == ToyTransformCoder.kind:
+        return ToyTransformCoder(lambdas=[0.01, 0.05])
+    if kind in ARCHITECTURES:
+        return ARCHITECTURES[kind](N=8, M=12, lmbda=0.01)
+    return build_model({"kind": kind, **TINY[kind]})
+
+
+def test_the_iterative_and_bits_back_kinds_are_found():
+    assert {"scale_hyperprior", "hyperprior"} <= set(ITERATIVE_KINDS) and "bitsback" in BITS_BACK_KINDS
+
+
+@pytest.mark.parametrize("kind", ITERATIVE_KINDS + BITS_BACK_KINDS + [ToyTransformCoder.kind, "bmshj2018-hyperprior",
+                                                                     "mbt2018-mean"])
+def test_iterative_and_bits_back_models_implement_the_interface_with_its_shapes(kind):
+    """Every registered model with an iterative method ("sga" in methods) is a TransformCoder, every bits-back
+    model a BitsBackCoder (and so are the CompressAI hyperprior adapters and the toy of tests/toy_transform_coder.py);
+    on a tiny instance each member returns the documented shapes."""
+    torch.manual_seed(0)
+    m = _tiny_coder(kind).eval()
+    cls = type(m)
+    assert issubclass(cls, BitsBackCoder if m.kind in BITS_BACK_KINDS else TransformCoder)
+    assert not missing_members(m, BitsBackCoder if issubclass(cls, BitsBackCoder) else TransformCoder)
+    m.update()
+    x = torch.cat([image(64, 64), image(64, 64, seed=1)])
+    shapes = check_members(m, x, rate_idx=torch.tensor([0, len(m.lambdas) - 1]))
+    y, z = shapes["y"], shapes["z"]
+    assert y[:2] == (2, m.M) and z[:2] == (2, m.N) and 64 % y[2] == 0 and y[2] % z[2] == 0
+    assert shapes["x_hat"] == (2, 3, 64, 64) and shapes["lambda"] == (2,)
+    assert shapes["bits_y"] == y and shapes["bits_z"] == z
+
+
+def test_a_class_without_the_interface_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"^sga needs a TransformCoder .* a factorized model is not one \(missing: "
+                                        r"compress_latents, entropy_parameters, entropy_z, h_a, hgains, hyper_input\)$"):
+        optimize_latents(build_model({"kind": "factorized", **TINY["factorized"]}), image(64, 64), steps=1)
+    with pytest.raises(TypeError, match=r"^joint_sga_bbvi needs a BitsBackCoder .* a hyperprior model is not one "
+                                        r"\(missing: log2_q, posterior, sigma_min\)$"):
+        joint_sga_bbvi(build_model({"kind": "hyperprior", **TINY["hyperprior"]}), image(64, 64), 0, steps=1)
+    with pytest.raises(TypeError, match="bitsback model: it is a BitsBackCoder"):
+        optimize_latents(build_model({"kind": "bitsback", **TINY["bitsback"]}), image(64, 64), steps=1)
+    duck = SimpleNamespace(kind="duck", **{name: None for name in members(TransformCoder)})
+    with pytest.raises(TypeError, match="a duck model is not one .*declare the interface by inheriting TransformCoder"):
+        true_loss(duck, image(64, 64), None, None, 0)
+
+
+@pytest.mark.slow
+def test_sga_lowers_the_true_loss_of_a_toy_transform_coder():
+    """SGA through the public API on a model that is not part of neurcomp: the true R-D loss (rounded latents)
+    goes down from the amortized start, and the stream coded from the result has that loss."""
+    torch.manual_seed(0)
+    toy = ToyTransformCoder(lambdas=[0.01, 0.05])
+    toy.update()
+    x = image(64, 64)
+    res = optimize_latents(toy, x, 1, method="sga", steps=200, record_every=50, **schedule_for(200))
+    curve = [loss[0] for loss in res.true_loss] + res.final["loss"]  # steps 0 (amortized), 50, 100, 150, 200
+    assert max(curve[1:]) < curve[0] and curve[-1] < 0.995 * curve[0], curve  # about -1.6 % (6.56 -> 6.46)
+    c = toy.compress_latents(torch.zeros_like(res.y_symbols), res.z_int, 1, y_symbols=res.y_symbols)
+    recomputed = c.information_bits / (64 * 64) + 0.05 * 255 ** 2 * float(((c.x_hat - x) ** 2).mean())
+    assert recomputed == pytest.approx(res.final["loss"][0], rel=1e-3)
+    assert abs(8 * c.payload_bytes - c.information_bits) <= 0.01 * c.information_bits + 128

@@ -102,6 +102,7 @@ def _image(tmp_path, h=80, w=112):
     return tmp_path / "img.png"
 
 
+@pytest.mark.slow
 def test_pln_stream_decodes_in_fresh_process_with_other_thread_count(pln_env, tmp_path):
     from neurcomp.codec import compress_image
     from neurcomp.data import load_image

@@ -126,6 +126,7 @@ def test_cli_numeric_options_and_base_names(tiny_zoo, tmp_path, capsys):
     assert unpack(Path(out).read_bytes()).model == "tiny@0.0067"  # quality 1 = the lowest rate
 
 
+@pytest.mark.slow
 def test_outputs_follow_the_umask_and_read_only_targets_are_refused(tiny_zoo, tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray((_image().permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(src)
@@ -142,6 +143,7 @@ def test_outputs_follow_the_umask_and_read_only_targets_are_refused(tiny_zoo, tm
     assert out.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_ctrl_c_gives_one_line_and_no_partial_file(tiny_zoo, tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray((_image(512, 512).permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(src)
@@ -161,6 +163,7 @@ def test_ctrl_c_gives_one_line_and_no_partial_file(tiny_zoo, tmp_path):
 # ----------------------------------------------------------------------------- weights and cards
 
 
+@pytest.mark.slow
 def test_invalid_weights_file_with_a_matching_hash_names_the_file(tiny_zoo, tmp_path):
     from neurcomp.fileio import sha256_file
 
@@ -189,6 +192,7 @@ MATRIX = [("mshp@0.0067", None, None), ("mshp@0.0067", "sga", 5), ("fp@0.0067", 
           ("pln@400", "rec", None), ("bitsback@0.0067", "bitsback", 5)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not list_models(), reason="no shipped models")
 def test_determinism_matrix_decodes_identically_with_one_and_two_threads(tmp_path):
     """Encode once (2 threads) with every method that writes streams; decode in fresh processes with 1

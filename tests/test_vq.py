@@ -195,6 +195,7 @@ def vq_env(vq_zoo, monkeypatch):
     yield from use_zoo(vq_zoo, monkeypatch)
 
 
+@pytest.mark.slow
 def test_round_trip_through_cli_in_fresh_process(vq_env, tmp_path):
     from neurcomp.cli import main
     from neurcomp.codec import compress_image

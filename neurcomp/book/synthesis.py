@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .. import metrics, zoo
+from ..container import SIDE_INFO_METHODS
 
 #: the repository root (``benchmarks/`` lives there in a checkout)
 ROOT = Path(__file__).resolve().parents[2]
@@ -376,7 +377,7 @@ def method_rows(results: Mapping[str, Result]) -> list[Row]:
             net = "hyperprior + " if m == "sga" else "bits-back hyperprior, "
             label = f"{net}{bb_labels.get(m, m)}" + ("" if m == "bitsback_no_iter" else f", {a['steps']} steps")
             rows.append(Row(label, f"crops {a['crop']}", "bitsback", rs, amortized=amort,
-                            ideal="NELBO" if m.startswith("bitsback") else "information content"))
+                            ideal="NELBO" if m in SIDE_INFO_METHODS else "information content"))
     for row in rows:
         if row.group == "kodak":
             imgs = {r["image"] for r in row.records}

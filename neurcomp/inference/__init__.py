@@ -3,13 +3,15 @@
 ``ENCODERS[method](model, x_padded, rate_idx, steps=..., seed=...)`` returns what
 ``model.compress`` returns (a hyperprior model's ``compress(x, rate_idx, method=...)`` calls it),
 so any method's latents go into the same stream, which the unchanged decoder reads.
-This package knows no model classes: it works on any model with the hyperprior's interface
-(``gains``, ``hgains``, ``entropy_parameters``, ``compress_latents``, ...).
+This package knows no model classes: it works on any model that implements its interfaces,
+:class:`~neurcomp.inference.interface.TransformCoder` (the iterative methods) and
+:class:`~neurcomp.inference.interface.BitsBackCoder` (BBVI), and refuses others with a TypeError.
 """
 from __future__ import annotations
 
 import torch
 
+from .interface import BitsBackCoder, TransformCoder
 from .iterative import METHODS, InferenceResult, amortized_latents, optimize_latents, true_loss
 from .rounding import annealed_temperature, expected_round, rounding_up_probability, sga_round, ste_round
 
@@ -38,5 +40,5 @@ def _iterative_encoder(method: str):
 
 ENCODERS = {m: _iterative_encoder(m) for m in METHODS}
 
-__all__ = ["METHODS", "ENCODERS", "InferenceResult", "amortized_latents", "optimize_latents", "true_loss",
-           "annealed_temperature", "schedule_for", "DEFAULT_STEPS", "expected_round", "rounding_up_probability", "sga_round", "ste_round"]
+__all__ = ["TransformCoder", "BitsBackCoder", "METHODS", "ENCODERS", "InferenceResult", "amortized_latents",
+           "optimize_latents", "true_loss", "annealed_temperature", "schedule_for", "DEFAULT_STEPS", "expected_round", "rounding_up_probability", "sga_round", "ste_round"]

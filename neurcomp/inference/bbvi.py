@@ -16,9 +16,11 @@ r"""The two optimizations of lossy bits-back coding (Yang, Bamler & Mandt 2020, 
   Caveat: bit-identical float64 results are guaranteed for the same PyTorch build on the same
   kind of CPU; the stream records the step count and seed, not the floats.
 
-This module knows no model classes; it works on any model with the bits-back hyperprior's
-interface (``gains``, ``hgains``, ``posterior``, ``entropy_parameters``, ``entropy_y``,
-``entropy_z``, ``log2_q``, ``analyze``, ``g_s``, ``h_a``, ``decoding_copy``).
+This module knows no model classes; it works on any
+:class:`~neurcomp.inference.interface.BitsBackCoder` (``gains``, ``hgains``, ``posterior``,
+``entropy_parameters``, ``entropy_y``, ``entropy_z``, ``log2_q``, ``analyze``, ``g_s``, ``sigma_min``,
+``lambdas``, ``decoding_copy``: their shapes and units are documented there) and refuses anything else
+up front with a TypeError.
 
 Example (a tiny untrained model: the decoder's call gives the encoder's posterior exactly):
     >>> import torch
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .interface import BitsBackCoder, require
 from .rounding import annealed_temperature, sga_round
 
 JOINT_LR = 0.005
@@ -78,12 +81,13 @@ def _z_rate_bits(m, y_hat, z, mu, sigma, inv_hgain):
     return bits + (m.entropy_z.bits(z) + m.log2_q(z, mu, sigma)).reshape(b, -1).sum(1)
 
 
-def reproducible_bbvi(model, y_hat: torch.Tensor, rate_idx: int, steps: int = DEFAULT_STEPS, seed: int = 0,
-                      lr: float = BBVI_LR) -> tuple[torch.Tensor, torch.Tensor]:
+def reproducible_bbvi(model: BitsBackCoder, y_hat: torch.Tensor, rate_idx: int, steps: int = DEFAULT_STEPS,
+                      seed: int = 0, lr: float = BBVI_LR) -> tuple[torch.Tensor, torch.Tensor]:
     """``(mu_z, sigma_z)`` (float64, ``[1, N, h/4, w/4]``) of the posterior over ``z`` given the integer
     latents ``y_hat`` alone: the hyper-analysis of ``y_hat``, then ``steps`` Adam steps of BBVI (none
     for ``steps = 0``). Deterministic: the same ``y_hat``, steps and seed give bit-identical results
     in any process (float64, one thread, seeded noise)."""
+    require(model, BitsBackCoder, "reproducible_bbvi")
     m = model.decoding_copy()
     y_hat = y_hat.detach().double().cpu()
     with one_thread(), _frozen(m), torch.enable_grad():
@@ -108,9 +112,14 @@ def reproducible_bbvi(model, y_hat: torch.Tensor, rate_idx: int, steps: int = DE
         return mu.detach(), log_sigma.detach().exp().clamp_min(m.sigma_min)
 
 
-def joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam: float) -> torch.Tensor:
+def joint_loss(model: BitsBackCoder, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam: float) -> torch.Tensor:
     """The relaxed NELBO of line 2 *per image* ``[B]``: ``[-log2 P(y~ | z) - log2 p(z) + log2 q(z)] / pixels
     + lambda * 255^2 * MSE`` (a batch optimizes every image's own loss)."""
+    require(model, BitsBackCoder, "joint_loss")
+    return _joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam)
+
+
+def _joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam: float) -> torch.Tensor:
     b, _, h, w = x.shape
     bits = _z_rate_bits(model, y_t, z, mu_z, sigma, inv_hgain)
     mse = ((model.g_s(y_t * inv_gain) - x) ** 2).reshape(b, -1).mean(1)
@@ -124,11 +133,12 @@ class JointResult:
     seconds: float
 
 
-def joint_sga_bbvi(model, x: torch.Tensor, rate_idx: int, steps: int = DEFAULT_STEPS, seed: int = 0,
+def joint_sga_bbvi(model: BitsBackCoder, x: torch.Tensor, rate_idx: int, steps: int = DEFAULT_STEPS, seed: int = 0,
                    lr: float = JOINT_LR, sga: bool = True, record_every: int = 50) -> JointResult:
     """Algorithm 1, line 2: optimize ``mu_y`` with SGA (``sga=False``: leave ``y_hat`` at the rounded
     amortized ``y``) jointly with ``q(z)`` by BBVI, for one padded image ``x [1, 3, H, W]``; returns the
     integer ``y_hat``. The SGA schedule is the paper's, scaled to ``steps`` (t0 = 0.35 steps, c = 2 / steps)."""
+    require(model, BitsBackCoder, "joint_sga_bbvi")
     t0 = time.perf_counter()
     b, _, h, w = x.shape
     with torch.no_grad():
@@ -153,7 +163,7 @@ def joint_sga_bbvi(model, x: torch.Tensor, rate_idx: int, steps: int = DEFAULT_S
             y_t = sga_round(mu_y, tau, gen)
             sigma = log_sigma.exp().clamp_min(model.sigma_min)
             z = mu_z + sigma * torch.randn(mu_z.shape, generator=gen, device=x.device)
-            loss = joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam)
+            loss = _joint_loss(model, x, y_t, z, mu_z, sigma, inv_gain, inv_hgain, lam)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()

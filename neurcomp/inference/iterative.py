@@ -17,7 +17,8 @@ method             relaxed loss                                                 
 =================  ==========================================================  =======
 
 ``y`` is rounded relative to the predicted mean, as the codec codes it:
-``y_hat = mu + round(y - mu)``.
+``y_hat = mu + round(y - mu)``. The model is a :class:`~neurcomp.inference.interface.TransformCoder`
+(the members used here, their shapes and units); anything else is refused up front with a TypeError.
 
 Example:
     >>> import torch
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .interface import TransformCoder, require
 from .rounding import annealed_temperature, expected_round, sga_round, ste_round
 
 METHODS = ("sga", "map", "ste", "uniform_noise", "det_annealing")
@@ -88,8 +90,13 @@ def _terms(model, x, y_tilde_fn, z_tilde, inv_gain, inv_hgain):
     return bits, mse
 
 
-def true_loss(model, x, mu_y, mu_z, rate_idx) -> dict:
-    """Loss, bpp and MSE per image at the rounded latents (what the codec will produce)."""
+def true_loss(model: TransformCoder, x, mu_y, mu_z, rate_idx) -> dict:
+    """Loss, bpp and MSE per image ``[B]`` at the rounded latents (what the codec will produce)."""
+    require(model, TransformCoder, "true_loss")
+    return _true_loss(model, x, mu_y, mu_z, rate_idx)
+
+
+def _true_loss(model, x, mu_y, mu_z, rate_idx) -> dict:
     b, _, h, w = x.shape
     _, inv_gain, idx = model.gains(rate_idx, b, x.device)
     _, inv_hgain = model.hgains(idx)
@@ -100,7 +107,13 @@ def true_loss(model, x, mu_y, mu_z, rate_idx) -> dict:
     return {"loss": bpp + lam * 255 ** 2 * mse, "bpp": bpp, "mse": mse}
 
 
-def amortized_latents(model, x, rate_idx):
+def amortized_latents(model: TransformCoder, x, rate_idx):
+    """``(y, z)`` of the inference networks (continuous, in quantization units): the iterative start."""
+    require(model, TransformCoder, "amortized_latents")
+    return _amortized_latents(model, x, rate_idx)
+
+
+def _amortized_latents(model, x, rate_idx):
     b = x.shape[0]
     gain, _, idx = model.gains(rate_idx, b, x.device)
     hgain, _ = model.hgains(idx)
@@ -109,7 +122,7 @@ def amortized_latents(model, x, rate_idx):
     return y, z
 
 
-def optimize_latents(model, x: torch.Tensor, rate_idx=0, method: str = "sga", steps: int = 2000,
+def optimize_latents(model: TransformCoder, x: torch.Tensor, rate_idx=0, method: str = "sga", steps: int = 2000,
                      lr: float | None = None, seed: int = 0, tau0: float = 0.5, c: float = 0.001, t0: int = 700,
                      record_every: int = 10, trace_mu_y: bool = False, init=None, progress: bool = False) -> InferenceResult:
     """Optimize the latents of a batch of images ``x`` [B, 3, H, W] (H, W multiples of the stride).
@@ -118,6 +131,7 @@ def optimize_latents(model, x: torch.Tensor, rate_idx=0, method: str = "sga", st
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    require(model, TransformCoder, method)
     settings = Settings(method, steps, lr, seed, tau0, c, t0, record_every, trace_mu_y, progress)
     t_start = time.perf_counter()
     model.eval()
@@ -157,7 +171,7 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
     _, inv_hgain = model.hgains(idx)
     lam = model.lambda_of(rate_idx, b, x.device)
     with torch.no_grad():
-        y0, z0 = amortized_latents(model, x, rate_idx) if init is None else init
+        y0, z0 = _amortized_latents(model, x, rate_idx) if init is None else init
     mu_y = y0.detach().clone().requires_grad_(True)
     mu_z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([mu_y, mu_z], lr=cfg.learning_rate)
@@ -177,7 +191,7 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
         record = step % record_every == 0 or step == steps
         if record or method in EARLY_STOPPING:
             with torch.no_grad():
-                tl = true_loss(model, x, mu_y, mu_z, rate_idx)["loss"]
+                tl = _true_loss(model, x, mu_y, mu_z, rate_idx)["loss"]
             better = tl < best_loss
             best_loss = torch.where(better, tl, best_loss)
             best_y[better], best_z[better] = mu_y.detach()[better], mu_z.detach()[better]
@@ -199,7 +213,7 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
             mu_y_final, mu_z_final = best_y, best_z
         else:
             mu_y_final, mu_z_final = mu_y.detach(), mu_z.detach()
-        final = true_loss(model, x, mu_y_final, mu_z_final, rate_idx)
+        final = _true_loss(model, x, mu_y_final, mu_z_final, rate_idx)
         z_int = torch.round(mu_z_final)
         mean, _ = model.entropy_parameters(z_int, inv_hgain)
         res.y_symbols = torch.round(mu_y_final - mean)

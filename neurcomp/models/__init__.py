@@ -1,13 +1,16 @@
 """Model zoo classes. ``build_model(config)`` makes one from its ``config`` dict.
 
 Every class implements :class:`~neurcomp.models.base.CompressionModel` (the contract); adding a
-model is one new file in this folder plus one entry in ``MODEL_CLASSES``.
+model is one new file in this folder plus one entry in ``MODEL_CLASSES``. A model with the iterative
+methods (``"sga"`` in ``methods``) also implements :class:`~neurcomp.models.transform_coder.TransformCoder`,
+a bits-back model :class:`~neurcomp.models.transform_coder.BitsBackCoder`.
 """
 from .base import Compressed, CompressionModel
 from .bitsback import BitsBackHyperprior
 from .dvae import DiscretizedVAE, HierarchicalDVAE
-from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, TransformCoder
+from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
 from .pln import PLN
+from .transform_coder import BitsBackCoder, TransformCoder
 from .vq import VQAutoencoder
 
 MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder,
@@ -29,5 +32,5 @@ def build_model(config: dict) -> CompressionModel:
 
 
 __all__ = ["CompressionModel", "Compressed", "FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior",
-           "BitsBackHyperprior", "TransformCoder", "VQAutoencoder", "DiscretizedVAE", "HierarchicalDVAE", "PLN", "MODEL_CLASSES",
-           "build_model"]
+           "BitsBackHyperprior", "TransformCoder", "BitsBackCoder", "VQAutoencoder", "DiscretizedVAE", "HierarchicalDVAE",
+           "PLN", "MODEL_CLASSES", "build_model"]

@@ -23,10 +23,17 @@ With that, ``neurcomp compress / decompress / eval / models``, ``neurcomp.train`
   ``rate_bits`` is the information content the coder writes (for REC: the KL). A part whose name
   ends in ``_back`` counts bits the decoder gets back (bits-back coding; <= 0 on average), so the
   sum is the *net* rate.
+* ``method_notes``: ``{method: why this model cannot code with it}`` for methods it lacks (optional).
+* a model that offers an iterative method (``"sga"``, ...) or bits-back also implements the
+  *transform-coder* interface that those methods optimize through (:class:`neurcomp.models.TransformCoder`,
+  :class:`neurcomp.models.BitsBackCoder`, in :mod:`neurcomp.models.transform_coder`: the transforms,
+  gains and entropy models with their shapes and units); the conformance test checks it.
 * bits-back models (``takes_side_info = True``) also take ``compress(..., side_info=bytes)`` and
   have ``decompress_with_side_info(...) -> (x_hat, side_info)`` (see :mod:`neurcomp.bitsback`).
-* ``rd_loss(x, out, rate_idx)`` -> per-batch means ``loss`` (minimized by ``neurcomp.train``),
-  ``bpp``, ``mse`` and ``psnr``. The default is ``bpp + lambda * 255^2 * MSE``.
+* ``rd_loss(x, out, rate_idx, free_bits=0.0, rate_weight=1.0)`` -> per-batch means ``loss``
+  (minimized by ``neurcomp.train``), ``bpp``, ``mse`` and ``psnr``. The default is
+  ``bpp + lambda * 255^2 * MSE``; the trainer's options ``free_bits`` and ``rate_weight`` change only
+  ``loss`` (a model whose rate cannot take one raises ValueError naming it).
 * ``update()``: builds the integer coding tables after training (saved with the weights).
 * ``compress(x_padded [1, 3, H, W], rate_idx, method=None, steps=None, seed=0, hw=None)`` ->
   :class:`Compressed`, where ``x_hat`` is *exactly* what ``decompress`` will return.
@@ -78,7 +85,7 @@ import torch
 import torch.nn as nn
 
 from ..entropy import CodingError, FactorizedDensity, GaussianConditional
-from .rate import rate_values
+from .rate import has_training_options, rate_values, training_rate_bpp
 
 
 @dataclass
@@ -129,6 +136,9 @@ class CompressionModel(nn.Module):
     extra_size: int = 0
     #: bits-back models: ``compress(..., side_info=bytes)`` and ``decompress_with_side_info``
     takes_side_info: bool = False
+    #: why a method of the stream format that this model does not have is unavailable for it, by method
+    #: (e.g. a CompressAI hyperprior has no Gaussian q(z|x) for bits-back); shown in the codec's error
+    method_notes: dict = {}
 
     # -- what a model is
     @property
@@ -146,16 +156,23 @@ class CompressionModel(nn.Module):
         return list(self.config[self.rate_param + "s"])
 
     # -- training
-    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx) -> dict:
+    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx, free_bits=0.0, rate_weight: float = 1.0) -> dict:
         """Per-batch means of ``bpp`` (bits per pixel, from ``out["rate_bits"]``), ``mse`` ([0, 1]
-        pixels), ``psnr`` and ``loss = bpp + lambda * 255^2 * mse``."""
+        pixels), ``psnr`` and ``loss = bpp + lambda * 255^2 * mse``.
+
+        Training options (``neurcomp.train`` hands them over from its config): ``free_bits`` (bits per
+        latent element, a number or per latent group: :func:`neurcomp.models.rate.training_rate_bpp`)
+        and ``rate_weight`` (the rate term's weight, e.g. a warm-up from 0 to 1). They change only
+        ``loss``; ``bpp`` stays the true rate."""
         b, _, h, w = x.shape
         bits = sum(t.reshape(b, -1).sum(1) for t in out["rate_bits"].values())
         bpp = bits / (h * w)
         mse = ((out["x_hat"] - x) ** 2).reshape(b, -1).mean(1)
         lam = rate_values(self.rate_points, rate_idx, b, x.device)
-        loss = bpp + lam * 255.0 ** 2 * mse
-        return {"loss": loss.mean(), "bpp": bpp.mean(), "mse": mse.mean(),
+        loss = (bpp + lam * 255.0 ** 2 * mse).mean()
+        if has_training_options(free_bits, rate_weight):
+            loss = rate_weight * training_rate_bpp(out["rate_bits"], h * w, free_bits) + (lam * 255.0 ** 2 * mse).mean()
+        return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(),
                 "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
 
     def update(self) -> None:
@@ -192,6 +209,11 @@ class CompressionModel(nn.Module):
         """The :meth:`decode_iterations` that ``compress(..., method, steps)`` will write into its stream
         (so the codec refuses an image whose stream the decoder would refuse, before coding it)."""
         return 0
+
+    def warm_start(self, source: "CompressionModel") -> None:
+        """Initialise this model from another trained one (``init_from`` in a training config), e.g. the
+        probabilistic ladder network from a hyperprior. Models that cannot refuse (ValueError)."""
+        raise ValueError(f"a {self.kind} model cannot be warm-started from another network")
 
     def decode_iterations(self, extra: bytes = b"") -> int:
         """Optimization steps :meth:`decompress` runs for a stream with method parameters ``extra``

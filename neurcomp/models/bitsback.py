@@ -43,6 +43,7 @@ import torch.nn as nn
 
 from ..entropy import CodingError, FactorizedDensity, GaussianConditional, OffsetGaussianConditional
 from ..inference.bbvi import DEFAULT_STEPS, joint_sga_bbvi, reproducible_bbvi
+from ..inference.interface import BitsBackCoder
 from ..layers import conv
 from .base import Compressed
 from .hyperprior import MeanScaleHyperprior
@@ -106,8 +107,9 @@ class StackedImage:
         return self.written_bits - self.taken_bits
 
 
-class BitsBackHyperprior(MeanScaleHyperprior):
-    """Mean-scale hyperprior with a Gaussian ``q(z | x)`` and a non-convolved hyperprior."""
+class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
+    """Mean-scale hyperprior with a Gaussian ``q(z | x)`` and a non-convolved hyperprior: a
+    :class:`~neurcomp.models.transform_coder.BitsBackCoder` (the interface of bits-back BBVI)."""
 
     kind = "bitsback"
     takes_side_info = True

@@ -38,6 +38,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..container import SIDE_INFO_METHODS
 from ..entropy import FactorizedDensity
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
 
@@ -101,7 +102,7 @@ class _CompressAIModel:
 
     arch = "abstract"
     #: one line per method these models cannot code with, and why (``neurcomp.codec`` shows it)
-    method_notes = {m: NO_BITS_BACK for m in ("bitsback", "bitsback_no_sga", "bitsback_no_iter")}
+    method_notes = {m: NO_BITS_BACK for m in SIDE_INFO_METHODS}
 
     def _wrap_bottleneck(self, before: nn.Sequential, after: nn.Sequential, channels: int):
         """``(before + [Shift(-m)], [Shift(+m)] + after)``."""

@@ -47,7 +47,8 @@ a barely trained prior hits those tails often enough for a few % of rate.)
 Variable rate: one network per list of ``lambdas``; per rate point a gain vector scales the
 encoder output before discretization (and the prior mean and scale with it: a Gaussian scaled
 by ``g`` is a Gaussian with mean ``g mu`` and scale ``g sigma``), an inverse gain scales the
-lattice point before the decoder (Cui et al. 2021, as in :class:`TransformCoder`).
+lattice point before the decoder (Cui et al. 2021, as in
+:class:`~neurcomp.models.hyperprior.AnalysisSynthesis`).
 
 :class:`DiscretizedVAE` (kind ``"dvae"``): Balle-style analysis / synthesis transforms
 (stride 16), per-channel learned :math:`(\mu, \sigma)`.
@@ -88,9 +89,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..entropy import CodingError, GaussianConditional
+from ..entropy import GaussianConditional
 from .base import Compressed, CompressionModel
-from .hyperprior import TransformCoder
+from .hyperprior import AnalysisSynthesis
 from .rate import rate_index
 from .tiling import maybe_tiled
 
@@ -136,7 +137,7 @@ def coding_scale(gc: GaussianConditional, scale: torch.Tensor) -> torch.Tensor:
 # ============================================================================ flat model
 
 
-class DiscretizedVAE(TransformCoder):
+class DiscretizedVAE(AnalysisSynthesis):
     """Discretized VAE (Duan et al. 2022): uniform posterior, Gaussian-CDF-difference prior, MSE emission.
 
     Args:

@@ -15,7 +15,8 @@ coding tables' 20-bit precision).
 
 Besides ``amortized`` (the inference networks), the hyperprior models encode with the
 iterative methods of :mod:`neurcomp.inference` (``sga``, ``map``, ``ste``,
-``uniform_noise``, ``det_annealing``); the decoder is the same for all of them.
+``uniform_noise``, ``det_annealing``; they implement their interface,
+:class:`~neurcomp.models.transform_coder.TransformCoder`); the decoder is the same for all methods.
 
 Example:
     >>> import torch
@@ -34,6 +35,7 @@ import torch.nn as nn
 
 from ..entropy import FactorizedDensity, GaussianConditional
 from ..inference import ENCODERS as ITERATIVE_ENCODERS
+from ..inference.interface import TransformCoder
 from ..layers import GDN, conv, deconv
 from .base import Compressed, CompressionModel
 from .rate import rate_index, rate_values
@@ -54,8 +56,9 @@ def synthesis(N: int, M: int) -> nn.Sequential:
                          deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
 
 
-class TransformCoder(CompressionModel):
-    """Shared parts: analysis / synthesis transforms and the per-lambda gains."""
+class AnalysisSynthesis(CompressionModel):
+    """Shared parts: analysis / synthesis transforms and the per-lambda gains (not by itself a
+    :class:`TransformCoder`: that needs a hyperprior)."""
 
     kind = "abstract"
     stride = 16
@@ -110,7 +113,7 @@ class TransformCoder(CompressionModel):
         return maybe_tiled(g_s, y, self.stride_a, SYNTHESIS_TILE, SYNTHESIS_MARGIN).float()
 
 
-class FactorizedPrior(TransformCoder):
+class FactorizedPrior(AnalysisSynthesis):
     """Balle et al. (2017): y coded under a learned factorized density."""
 
     kind = "factorized"
@@ -142,8 +145,9 @@ class FactorizedPrior(TransformCoder):
         return self.reconstruct(y_int, inv_gain)
 
 
-class _Hyperprior(TransformCoder):
-    """Common code of the two hyperprior models (side information z, stride 64)."""
+class _Hyperprior(AnalysisSynthesis, TransformCoder):
+    """Common code of the two hyperprior models (side information z, stride 64); the
+    :class:`TransformCoder` of the iterative encoders."""
 
     stride = 64
     predicts_mean = True

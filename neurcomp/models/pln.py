@@ -58,7 +58,7 @@ import torch.nn.functional as F
 
 from ..layers import GDN, conv, deconv
 from .base import Compressed, CompressionModel
-from .rate import extend_rate_points, rate_index
+from .rate import extend_rate_points, has_training_options, rate_index, training_rate_bpp
 
 LN2 = math.log(2.0)
 _SIGMA_MIN = 1e-3
@@ -206,8 +206,9 @@ class PLN(CompressionModel):
         return {"x_hat": self.synthesize(z1, idx),
                 "rate_bits": {"z1": kl1, "z2": kl2}, "q1": (mu_q1, s_q1), "p1": (mu_p1, s_p1), "q2": (mu_2, s_2)}
 
-    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx) -> dict:
-        """Per-batch means: ``bpp`` (KL bits per pixel), ``mse``, ``psnr`` and ``loss = D / beta + bpp``."""
+    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx, free_bits=0.0, rate_weight: float = 1.0) -> dict:
+        """Per-batch means: ``bpp`` (KL bits per pixel), ``mse``, ``psnr`` and ``loss = D / beta + bpp``; the
+        training options put free bits on the KL of each level and weight it (Kingma et al. 2016's KL floor)."""
         b, _, h, w = x.shape
         idx = rate_index(rate_idx, b, x.device)
         bpp = sum(t.reshape(b, -1).sum(1) for t in out["rate_bits"].values()) / (h * w)
@@ -218,8 +219,10 @@ class PLN(CompressionModel):
         else:
             dist = 255.0 * diff.abs().reshape(b, -1).mean(1)
         beta = torch.tensor(self.betas, device=x.device, dtype=x.dtype)[idx]
-        loss = dist / beta + bpp
-        return {"loss": loss.mean(), "bpp": bpp.mean(), "mse": mse.mean(),
+        loss = (dist / beta + bpp).mean()
+        if has_training_options(free_bits, rate_weight):
+            loss = (dist / beta).mean() + rate_weight * training_rate_bpp(out["rate_bits"], h * w, free_bits)
+        return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(),
                 "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
 
     # ------------------------------------------------------------------ codec

@@ -83,7 +83,7 @@ import torch.nn as nn
 
 from ..entropy.coder import PRECISION_BITS, CodingError, PmfTables, TableStore, decode_symbols, encode_symbols
 from .base import Compressed, CompressionModel
-from .rate import rate_values
+from .rate import has_training_options, rate_values
 from .tiling import maybe_tiled
 
 LN2 = math.log(2.0)
@@ -464,16 +464,20 @@ class VQAutoencoder(CompressionModel):
             torch.distributed.broadcast(self.codebook.data, 0)  # every rank keeps rank 0's codebook
             torch.distributed.broadcast(self.prior_param.data, 0)
 
-    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx=0) -> dict:
+    def rd_loss(self, x: torch.Tensor, out: dict, rate_idx=0, free_bits=0.0, rate_weight: float = 1.0) -> dict:
         """``alpha * s/(HW) + beta * h/(HW) + lambda * 255^2 * MSE`` (+ ``commitment`` times the mean squared
-        latent-to-codeword distance when set; per-batch means; bpp = h/(HW))."""
+        latent-to-codeword distance when set; per-batch means; bpp = h/(HW)). ``rate_weight`` scales the two
+        rate terms (a warm-up); ``free_bits`` is refused: code indices have no channels to give a floor."""
+        if has_training_options(free_bits):
+            raise ValueError("free_bits: a vq model's rate is the entropy of its code indices, which have no latent "
+                             "channels to give free bits (rate_warmup_steps works)")
         b, _, h, w = x.shape
         hard_bits = out["rate_bits"]["c"].reshape(b, -1).sum(1)
         bpp = hard_bits / (h * w)
         soft_bpp = out["soft_bits"].reshape(b, -1).sum(1) / (h * w)
         mse = ((out["x_hat"] - x) ** 2).reshape(b, -1).mean(1)
         lam = rate_values(self.lambdas, rate_idx, b, x.device)
-        loss = self.alpha * soft_bpp + self.beta * bpp + lam * 255.0 ** 2 * mse
+        loss = rate_weight * (self.alpha * soft_bpp + self.beta * bpp) + lam * 255.0 ** 2 * mse
         losses = {"bpp": bpp.mean(), "soft_bpp": soft_bpp.mean(), "mse": mse.mean(),
                   "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
         if self.commitment > 0:

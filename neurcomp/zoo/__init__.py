@@ -8,6 +8,12 @@ per rate point, as ``<base>@<lambda>`` (e.g. ``mshp@0.0067``).
 Shipping a trained network (export + Kodak results on the card) is the command
 ``python -m neurcomp.zoo CHECKPOINT NAME`` (:mod:`neurcomp.zoo.__main__`).
 
+Every model the codec codes with comes from here, by one of three routes (:func:`load_model`):
+a shipped name (the cards), a name of another *source* ``<scheme>:<rest>`` (:data:`SOURCES`: today
+``compressai:ARCH:QUALITY``, CompressAI's published weights), or a checkpoint file that a source
+reads (``--checkpoint``). A source is a :class:`ModelSource`; the CLI and the codec ask the
+registry, never a name prefix.
+
 Example:
     >>> "mshp@0.0067" in [m["name"] for m in list_models()]
     True
@@ -22,14 +28,61 @@ import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
 from ..fileio import sha256_file
 from ..models import build_model
+from . import compressai
 from .errors import UnknownModel, WeightsError  # defined apart, for neurcomp.zoo.compressai
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+class ModelSource(NamedTuple):
+    """Where models other than the shipped cards come from: names ``<scheme>:<rest>`` and checkpoint files.
+    Each member returns ``(model, rate_idx, entry)`` like :func:`load_pretrained` (but ``with_quality``)."""
+
+    load: Callable  # (name) -> (model, rate_idx, entry)
+    load_checkpoint: Callable  # (path, arch, lmbda) -> ...: a checkpoint file (``--checkpoint``)
+    for_stream: Callable  # (the stream's model name, checkpoint path or None) -> ...: what decodes a stream
+    with_quality: Callable  # (name, quality) -> the full name of a rate point (``--model NAME --quality N``)
+
+
+#: the sources by scheme; ``CHECKPOINT_SOURCE`` reads ``--checkpoint`` files
+SOURCES = {"compressai": ModelSource(compressai.load_published, compressai.checkpoint_entry,
+                                     compressai.stream_checkpoint, compressai.name_with_quality)}
+CHECKPOINT_SOURCE = "compressai"
+
+
+def source_of(name: str) -> ModelSource | None:
+    """The :class:`ModelSource` that serves ``name`` (``None`` for a shipped name).
+
+    Example:
+        >>> source_of("mshp@0.0067") is None, source_of("compressai:mbt2018-mean:3") is SOURCES["compressai"]
+        (True, True)
+    """
+    scheme, sep, _ = name.partition(":")
+    return SOURCES.get(scheme) if sep else None
+
+
+def load_model(name: str | None = None, checkpoint=None, arch: str | None = None, lmbda: float | None = None):
+    """``(model, rate_idx, entry)``: the checkpoint file ``checkpoint`` (read by :data:`CHECKPOINT_SOURCE`;
+    ``arch`` and ``lmbda`` as in :func:`neurcomp.zoo.compressai.checkpoint_entry`), or the model ``name``
+    (:func:`load_pretrained`)."""
+    if checkpoint is not None:
+        return SOURCES[CHECKPOINT_SOURCE].load_checkpoint(checkpoint, arch, lmbda)
+    return load_pretrained(name)
+
+
+def name_with_quality(name: str, quality: int) -> str:
+    """The model name of rate point ``quality`` (1 = lowest rate) of the network ``name``; a full name
+    (``mshp@0.0067``) of a shipped network is replaced by its ``quality``-th rate point."""
+    source = source_of(name)
+    if source is not None:
+        return source.with_quality(name, quality)
+    return by_quality(name.split("@")[0], quality)["name"]
 
 
 def weights_dirs() -> list[Path]:
@@ -150,10 +203,9 @@ def _load_cached(file: str, sha256: str, config_json: str) -> torch.nn.Module:
 def load_pretrained(name: str, weights_dir: Path | None = None):
     """``(model, rate_idx, entry)`` for a shipped model name such as ``"mshp@0.0067"`` (or CompressAI's
     published weights by name, ``"compressai:mbt2018-mean:3"``: :mod:`neurcomp.zoo.compressai`)."""
-    if name.startswith("compressai:"):
-        from .compressai import load_published
-
-        return load_published(name)
+    source = source_of(name)
+    if source is not None:
+        return source.load(name)
     entry = resolve(name, weights_dir)
     card = next(c for c in _cards(weights_dir) if c["name"] == entry["base"])
     model = _load_cached(entry["file"], entry["sha256"], json.dumps(card["config"], sort_keys=True))
@@ -163,11 +215,10 @@ def load_pretrained(name: str, weights_dir: Path | None = None):
 def load_for_stream(stream_model: str, checkpoint=None):
     """``(model, rate_idx, entry)`` to decode a stream that names ``stream_model``: a shipped model, CompressAI's
     published weights, or ``checkpoint`` (a CompressAI checkpoint file; a ``compressai:<arch>`` stream needs it)."""
-    from .compressai import stream_checkpoint
-
-    if checkpoint is None and not stream_model.startswith("compressai:"):
+    source = source_of(stream_model)
+    if checkpoint is None and source is None:
         return load_pretrained(stream_model)
-    return stream_checkpoint(stream_model, checkpoint)
+    return (source or SOURCES[CHECKPOINT_SOURCE]).for_stream(stream_model, checkpoint)
 
 
 def model_card(base: str) -> dict:
