@@ -243,7 +243,7 @@ def test_plot_training_and_learning_curve():
     assert grey.get_xdata().tolist() == [1, 2, 3] and avg.get_ydata()[0] == 4.0
     card = zoo.model_card("mshp")
     lc = book.learning_curve(card)
-    assert set(lc) == set(card["config"]["lambdas"]) or set(lc) <= set(card["config"]["lambdas"])
+    assert set(lc) == set(card["config"]["lambdas"])  # a curve for every rate point (0.0009 from step 13,020 on)
     steps = [row["step"] for row in card["learning_curve"]]
     assert next(iter(lc.values()))["step"].tolist() == steps
     fig, axes = plt.subplots(1, 3)

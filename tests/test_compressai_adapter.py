@@ -96,8 +96,8 @@ def test_information_content_and_real_file_match_compressai_rate(arch, capsys):
     coded_bits = sum(info["bits"].values())  # under our integer tables (the codec's est_bpp)
     file_bits = 8 * len(data)
     assert abs(model_bits / want - 1) < 1e-5
-    assert abs(coded_bits / want - 1) < 1e-3
-    assert abs(file_bits / want - 1) < 1e-2
+    assert abs(coded_bits / want - 1) < 5e-4  # the README's "within 0.05 %"
+    assert abs(file_bits / want - 1) < 4e-3  # the README's "within 0.4 %" (container included)
     with capsys.disabled():
         print(f"\n{arch}: CompressAI likelihood rate {want:.0f} bits, ours {model_bits:.0f} (model), "
               f"{coded_bits:.0f} (integer tables, {100 * (coded_bits / want - 1):+.3f} %), file {file_bits} bits "
@@ -178,7 +178,7 @@ def test_wrapped_prefixed_and_old_style_state_dicts_load_the_same_model(tmp_path
         old["module." + k] = v
     torch.save({"epoch": 3, "state_dict": old, "optimizer": {"lr": 1e-4}}, tmp_path / "old.pth.tar")
     a, b = cai.load_compressai(ckpt("mbt2018-mean")), cai.load_compressai(tmp_path / "old.pth.tar")
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb), ka
     torch.save({k.replace("h_s.", "context_prediction."): v for k, v in state.items()}, tmp_path / "ctx.pth")
     with pytest.raises(WeightsError, match="context model"):

@@ -81,7 +81,7 @@ def test_class_attributes_and_config_round_trip(kind):
     assert m.rate_param in ("lambda", "beta") and m.rate_points == TINY[kind][m.rate_param + "s"]
     assert isinstance(m.stride, int) and m.stride >= 1 and m.num_sections >= 1 and m.extra_size >= 0
     config = json.loads(json.dumps(m.config))
-    assert config == {"kind": kind, **TINY[kind]} or build_model(config).config == m.config
+    assert {k: config[k] for k in TINY[kind]} == TINY[kind] and config["kind"] == kind  # what it was built with
     assert build_model(config).config == m.config
 
 
@@ -133,10 +133,12 @@ def test_eval_rate_is_the_coded_size_and_decoding_is_exact(kind):
         # + 800 bits; a tiny untrained model's KL is a few hundred bits, dominated by per-part headers
         assert coded <= 1.35 * info + 800
     else:
-        # eval-mode rate_bits are the information content, and the range coder spends it to within
-        # 1 % plus its termination (at most 64 bits per section)
+        # eval-mode rate_bits are the information content, and the range coder spends it plus its
+        # termination: at most two 32-bit words per section (the final state, and the last word filled
+        # up), which on these tiny models is most of the file (a tiny hyperprior codes 86 bits into 128);
+        # the 1 % allows for the integer tables' quantization of the probabilities
         assert abs(rate_bits - info) <= 1e-3 * info + 1e-6
-        assert abs(coded - info) <= 0.01 * info + 64 * m.num_sections
+        assert -0.01 * info <= coded - info <= 0.01 * info + 64 * m.num_sections
 
 
 def test_stream_checks_refuse_other_section_counts_and_extra_bytes():
