@@ -27,6 +27,9 @@ transform (``compress_image`` returns the decoder's reconstruction), CompressAI'
 The JSON (``--json``) holds settings, versions, both tables, BD-rates, the baseline curves
 and every per-image record.
 
+``--held-out N`` codes N photos of the held-out BSDS500 test split instead (``neurcomp.data.HELD_OUT``:
+photos no training run sees), so that no number is tuned to Kodak.
+
 Usage (from the repository root; Kodak from $NEURCOMP_DATA/kodak):
 
     python benchmarks/codec.py                         # 24 images, part 1
@@ -165,9 +168,9 @@ def summarize(bases: dict, records: list, curves: dict) -> list[dict]:
     return out
 
 
-def print_rd(paths, table, summary, curves) -> None:
+def print_rd(paths, table, summary, curves, dataset: str = "Kodak, first") -> None:
     n = len(paths)
-    print(f"\nReal codec on Kodak, first {n} image(s); means over images; torch {torch.__version__}, "
+    print(f"\nReal codec on {dataset} {n} image(s); means over images; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s)")
     for s in summary:
         rows = [r for r in table if r["base"] == s["base"]]
@@ -304,6 +307,8 @@ def print_compressai(res: dict, n: int, threads: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=24, help="use the first N Kodak images (default 24)")
+    ap.add_argument("--held-out", type=int, metavar="N", help="instead of Kodak: N photos evenly spaced over the "
+                    "held-out BSDS500 test split (neurcomp.data.HELD_OUT: photos no training run sees)")
     ap.add_argument("--json", help="output JSON file (default benchmarks/results/codec.json, "
                     "or codec_compressai.json with --compressai-only)")
     ap.add_argument("--threads", type=int, default=1,
@@ -319,7 +324,11 @@ def main(argv=None) -> int:
     if args.json is None:
         args.json = f"benchmarks/results/codec{'_compressai' if args.compressai_only else ''}.json"
     torch.set_num_threads(max(1, args.threads))
-    paths = data.kodak_paths()[: max(1, args.images)]
+    if args.held_out:
+        bsds = [p for p in data.training_paths(held_out=True) if "bsds500" in p.parts]
+        paths = [bsds[int(i)] for i in np.linspace(0, len(bsds) - 1, min(args.held_out, len(bsds))).round()]
+    else:
+        paths = data.kodak_paths()[: max(1, args.images)]
     bases: dict[str, list[dict]] = {}
     for e in zoo.list_models():
         if e["kind"] == "bitsback" and e["base"] not in (args.models or []):
@@ -332,7 +341,8 @@ def main(argv=None) -> int:
         print("no shipped models found (neurcomp.zoo.list_models() is empty)", file=sys.stderr)
         return 1
 
-    out = {"benchmark": "codec", "dataset": "kodak", "images": [p.stem for p in paths],
+    out = {"benchmark": "codec", "dataset": "held-out BSDS500 test" if args.held_out else "kodak",
+           "images": [p.stem for p in paths],
            "neurcomp": neurcomp.__version__, "torch": torch.__version__, "pillow": PIL.__version__,
            "python": platform.python_version(), "machine": platform.machine(), "torch_threads": torch.get_num_threads(),
            "models": {b: {"kind": es[0]["kind"], "params": es[0]["params"], "sha256": es[0]["sha256"],
@@ -344,7 +354,7 @@ def main(argv=None) -> int:
         records, table = run_rd(paths, bases, args.progress)
         base_records, curves = run_baselines(paths, args.progress)
         summary = summarize(bases, records, curves)
-        print_rd(paths, table, summary, curves)
+        print_rd(paths, table, summary, curves, "held-out BSDS500 test photos," if args.held_out else "Kodak, first")
         out.update({"table": table, "summary": summary,
                     "baseline_curves": {c: {k: v.tolist() for k, v in curves[c].items()} for c in ANCHORS},
                     "records": records, "baseline_records": base_records, "seconds": time.perf_counter() - t0})

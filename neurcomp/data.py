@@ -369,24 +369,42 @@ def list_images(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]
     return out
 
 
-def training_paths(root: str | os.PathLike | None = None) -> list[Path]:
-    """All images under ``root/train`` (recursively); ``root`` defaults to :func:`data_dir`.
+#: photos of the training folder that no training run sees, the evaluation set beside Kodak (so that no
+#: number is tuned to Kodak): BSDS500's own test split (200 photos of 481 x 321) and every fifth of the
+#: Wikipedia photos (9 of 49, several megapixels each). Paths relative to ``train/``; a folder ends in "/".
+#: (Networks trained before this split, shipped up to 2026-12, saw these photos.)
+HELD_OUT = ("bsds500/test/", *(f"wikipedia_photos/{k:03d}.png" for k in range(5, 50, 5)))
+
+
+def _held_out(path: Path, folder: Path) -> bool:
+    rel = path.relative_to(folder).as_posix()
+    return any(rel.startswith(h) if h.endswith("/") else rel == h for h in HELD_OUT)
+
+
+def training_paths(root: str | os.PathLike | None = None, held_out: bool = False) -> list[Path]:
+    """The training images under ``root/train`` (recursively), without the :data:`HELD_OUT` photos
+    (``held_out=True``: only those, for evaluation); ``root`` defaults to :func:`data_dir`.
 
     Raises :class:`DataError` with a hint about ``NEURCOMP_DATA`` when there are none.
 
     Example:
-        >>> len(training_paths("/work/shared/data"))   # doctest: +SKIP
-        549
+        >>> len(training_paths("/work/shared/data")), len(training_paths("/work/shared/data", held_out=True))  # doctest: +SKIP
+        (340, 209)
     """
     base = data_dir() if root is None else Path(root).expanduser()
     folder = base / "train"
     try:
-        return list_images(folder)
+        paths = list_images(folder)
     except DataError:
         raise DataError(
             f"no training images found under {folder}; "
             "set NEURCOMP_DATA to a folder with a train/ subfolder of images (searched recursively)"
         ) from None
+    chosen = [p for p in paths if _held_out(p, folder) == held_out]
+    if not chosen:
+        raise DataError(f"no {'held-out' if held_out else 'training'} images under {folder} (HELD_OUT in "
+                        "neurcomp/data.py says which are held out)")
+    return chosen
 
 
 # ----------------------------------------------------------------------------- dataset

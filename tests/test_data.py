@@ -290,3 +290,19 @@ def test_pad_to_multiple_and_unpad():
     assert torch.equal(data.unpad(z, hw3), x[0])
     same, _ = data.pad_to_multiple(torch.zeros(1, 3, 16, 32), 16)
     assert same.shape == (1, 3, 16, 32)
+
+
+def test_held_out_photos_are_never_training_photos(tmp_path):
+    """The evaluation photos (data.HELD_OUT: BSDS500's test split, every fifth Wikipedia photo) are left out
+    of training_paths and are exactly what training_paths(held_out=True) returns."""
+    from PIL import Image
+
+    names = ["bsds500/test/1.png", "bsds500/train/2.png", "bsds500/val/3.png", "wikipedia_photos/005.png",
+             "wikipedia_photos/006.png", "other/test/4.png"]
+    for name in names:
+        (tmp_path / "train" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "train" / name)
+    rel = lambda paths: sorted(p.relative_to(tmp_path / "train").as_posix() for p in paths)  # noqa: E731
+    assert rel(data.training_paths(tmp_path)) == ["bsds500/train/2.png", "bsds500/val/3.png", "other/test/4.png",
+                                                  "wikipedia_photos/006.png"]
+    assert rel(data.training_paths(tmp_path, held_out=True)) == ["bsds500/test/1.png", "wikipedia_photos/005.png"]
