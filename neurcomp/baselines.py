@@ -41,6 +41,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from . import metrics
 from .data import list_images, load_image, to_uint8
@@ -144,7 +145,7 @@ def available_codecs() -> dict[str, bool]:
 def _require(codec: str) -> str:
     name = _check_name(codec)
     if not _works(name):
-        import PIL
+        import PIL  # Pillow's version string, only for this message
 
         raise CodecUnavailable(
             f"codec {name!r} is not available: this Pillow {PIL.__version__} cannot encode "
@@ -246,7 +247,6 @@ def evaluate(
     for q in qs:
         _pillow_options(name, q)  # validate before the long loop
     files = list_images(paths)
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(files) * len(qs), desc=name, unit="enc", disable=not progress)
     records = []

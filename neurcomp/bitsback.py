@@ -13,6 +13,11 @@ Where do the bits on the stack come from?
 
 * **Side information** (``compress_image(..., side_info=b"...")``, ``neurcomp compress --side-info``):
   any bytes, e.g. a caption; ``neurcomp decompress --side-info-out`` writes them back exactly.
+  Side information shorter than what the first image takes (a caption of a few words: a 256-pixel
+  crop takes over a thousand bits) is *topped up* with seeded random words on top of it, which the image
+  takes first; the file carries them as initial bits, and the header records the side
+  information's length so that the decoder gives back exactly its bytes
+  (:meth:`neurcomp.models.BitsBackHyperprior.start_stack`).
 * **Without it**, the stack starts with random words that the file carries (the *initial-bits
   problem*: a lone image pays for them in full).
 * **An archive** (:func:`compress_archive`): many images on one stack, where every image after the
@@ -27,7 +32,9 @@ Archive format (``.nca``; integers little endian, ``varint`` = unsigned LEB128):
     weights   8 bytes  first 8 bytes of the weights file's SHA-256
     bbvi      varint   BBVI steps of reproducible_bbvi (0: none)
     seed      varint   its seed
-    pad       1 byte   zero bytes added to the side information to fill its last 32-bit word (0-3)
+    pad       1 byte   zero bytes added to the side information to fill its last 32-bit word (0-3);
+                       plus 0x80 (TOPPED_UP) if the side information was topped up, and then
+    length    varint   (only then) the side information's length in bytes
     count     varint   number of images, then per image in coding order:
                        name (varint length + UTF-8), height varint, width varint
                        (a name is a plain file name: see check_entry_names)
@@ -35,7 +42,11 @@ Archive format (``.nca``; integers little endian, ``varint`` = unsigned LEB128):
     crc32     4 bytes  of everything above
 
 The decoder pops the images in reverse order (a stack), each giving back the bits its
-``z_hat`` took, and ends with the side information (or the random initial words).
+``z_hat`` took, and ends with the side information (or the random initial words). After a
+top-up the stack ends with the side information, its padding and the top-up words
+(``initial_words(seed, n)``, checked) and the decoder gives back the first ``length`` bytes.
+An archive without a top-up has the bytes it had before top-ups existed (format version 1 for
+both; a decoder that predates top-ups refuses a topped-up archive's pad byte as malformed).
 
 Example (an archive of two small images, decoded exactly):
     >>> import torch
@@ -56,6 +67,7 @@ import zlib
 import constriction
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import BitstreamError
 from .codec import MethodUnavailable, check_decode_work, check_size
@@ -63,7 +75,7 @@ from .container import METHODS, SIDE_INFO_METHODS, Reader, read_identity, write_
 from .data import pad_to_multiple, to_uint8
 from .entropy import CodingError
 from .entropy.bits import varint
-from .models.bitsback import MAX_BBVI_STEPS, SideInfoTooShort, side_info_words
+from .models.bitsback import MAX_BBVI_STEPS, SideInfoTooShort, side_info_bytes
 from .zoo import WeightsError, fingerprint, load_pretrained
 
 MAGIC = b"NCA"
@@ -73,6 +85,8 @@ BITSBACK_METHODS = SIDE_INFO_METHODS  # the methods an archive may name
 MAX_NAME_BYTES = 200
 #: the most images one archive holds
 MAX_IMAGES = 100_000
+#: the flag added to the header's pad byte when the side information was topped up (its length follows)
+TOPPED_UP = 0x80
 
 
 class ArchiveNameError(ValueError):
@@ -144,11 +158,11 @@ def compress_archive(images, model_name: str, method: str | None = None, steps: 
 
     Returns the archive bytes and a report: ``images`` (per image: ``name, height, width,
     taken_bits, written_bits, net_bits, bits`` (information content per part), ``x_hat`` (uint8 HWC,
-    what the decoder returns), ``enc_s``), ``side_info_bits`` (what the stack started with:
-    ``side_info`` or the random initial words), ``cumulative`` (per prefix of ``n`` images: the
-    archive size in bits and bits per pixel so far)."""
-    from tqdm.auto import tqdm
-
+    what the decoder returns), ``enc_s``), ``side_info_bits`` (what the decoder gives back:
+    ``side_info``, or the random initial words without it), ``initial_bits`` (random bits the archive
+    carries: the initial words, the words that topped up a ``side_info`` shorter than what the first
+    image takes, or 0), ``cumulative`` (per prefix of ``n`` images: the archive size in bits and bits
+    per pixel so far, and ``net_bpp``: less ``side_info_bits``)."""
     if not images:
         raise ValueError("an archive needs at least one image")
     if len(images) > MAX_IMAGES:
@@ -159,22 +173,20 @@ def compress_archive(images, model_name: str, method: str | None = None, steps: 
         check_size(*x.shape[-2:])
     iterations = model.planned_decode_iterations(method, steps)
     check_decode_work([(*x.shape[-2:], iterations) for _, x in images], archive=True, encoding=True)
-    rows, cumulative, pixels, ans, side_bits, bbvi_steps = [], [], 0, None, 0, 0
+    rows, cumulative, pixels, ans, start, bbvi_steps = [], [], 0, None, None, 0
     for name, x in tqdm(images, desc="bits-back archive", disable=not progress):
         t0 = time.perf_counter()
         h, w = x.shape[-2:]
         xp, _ = pad_to_multiple(x.unsqueeze(0).float(), model.stride)
         prepared = model.prepare_image(xp, rate_idx, method, steps, seed)
-        if ans is None:  # the stack starts as the side information, or as enough random words for this image
-            words, pad = side_info_words(side_info) if side_info is not None else (model.initial_words_for(prepared, seed), 0)
-            ans = constriction.stream.stack.AnsCoder(words, seal=True)
-            side_bits = 32 * len(words) - 8 * pad
         try:
             with torch.no_grad():
-                img = model.push_image(ans, prepared)
+                if ans is None:  # the stack starts as the side information (topped up if short), or random words
+                    ans, img, start = model.start_stack(prepared, side_info, seed)
+                else:
+                    img = model.push_image(ans, prepared)
         except SideInfoTooShort as e:
-            raise SideInfoTooShort(f"{name}: {e}" + (f"; the side information has {side_bits} bits"
-                                                      if side_info is not None else "")) from None
+            raise SideInfoTooShort(f"{name}: {e}") from None
         bbvi_steps = img.bbvi_steps
         pixels += h * w
         rows.append({"name": name, "height": int(h), "width": int(w), "taken_bits": img.taken_bits,
@@ -182,17 +194,20 @@ def compress_archive(images, model_name: str, method: str | None = None, steps: 
                      "x_hat": to_uint8(img.x_hat[0, :, :h, :w]), "enc_s": time.perf_counter() - t0})
         total = 32 * ans.num_words()
         cumulative.append({"images": len(rows), "stack_bits": total, "bpp": total / pixels,
-                           "net_bpp": (total - side_bits) / pixels})
+                           "net_bpp": (total - start.side_info_bits) / pixels})
     stack = ans.get_compressed().astype("<u4").tobytes()
-    data = _pack(method, entry["name"], fingerprint(entry), bbvi_steps, seed, pad,
-                 [(r["name"], r["height"], r["width"]) for r in rows], stack)
-    return data, {"images": rows, "side_info_bits": side_bits, "initial_bits": 0 if side_info is not None else side_bits,
+    data = _pack(method, entry["name"], fingerprint(entry), bbvi_steps, seed, start.pad,
+                 [(r["name"], r["height"], r["width"]) for r in rows], stack, start.side_bytes)
+    return data, {"images": rows, "side_info_bits": start.side_info_bits, "initial_bits": start.initial_bits,
                   "cumulative": cumulative, "bytes": len(data), "model": entry["name"], "method": method}
 
 
-def _pack(method, model, weights, bbvi_steps, seed, pad, entries, stack: bytes) -> bytes:
+def _pack(method, model, weights, bbvi_steps, seed, pad, entries, stack: bytes, side_bytes: int | None = None) -> bytes:
+    """The archive's bytes; ``side_bytes``: the side information's length in bytes if it was topped up."""
     body = write_identity(MAGIC, VERSION, method, model, weights)
-    body += varint(bbvi_steps) + varint(seed) + bytes([pad]) + varint(len(entries))
+    body += varint(bbvi_steps) + varint(seed)
+    body += bytes([pad]) if side_bytes is None else bytes([pad | TOPPED_UP]) + varint(side_bytes)
+    body += varint(len(entries))
     for img_name, h, w in entries:
         raw = str(img_name).encode("utf-8")
         body += varint(len(raw)) + raw + varint(h) + varint(w)
@@ -214,8 +229,12 @@ def read_header(data: bytes) -> dict:
     method_idx, model, weights = read_identity(r)
     if method_idx >= len(METHODS) or METHODS[method_idx] not in BITSBACK_METHODS:
         raise BitstreamError(f"corrupted archive: method id {method_idx} is not a bits-back method")
-    bbvi_steps, seed, pad, count = r.varint(), r.varint(), r.take(1)[0], r.varint()
-    if pad > 3 or bbvi_steps > MAX_BBVI_STEPS or seed >= 2 ** 32:
+    bbvi_steps, seed, pad = r.varint(), r.varint(), r.take(1)[0]
+    side_bytes = r.varint() if pad & TOPPED_UP else None
+    pad &= ~TOPPED_UP
+    count = r.varint()
+    if (pad > 3 or bbvi_steps > MAX_BBVI_STEPS or seed >= 2 ** 32
+            or (side_bytes is not None and (pad != -side_bytes % 4 or side_bytes > len(body)))):
         raise BitstreamError("corrupted archive: malformed bits-back parameters")
     if count == 0 or count > MAX_IMAGES:
         raise BitstreamError(f"corrupted archive: {count} images (an archive holds 1 to {MAX_IMAGES:,d})")
@@ -234,15 +253,13 @@ def read_header(data: bytes) -> dict:
     if r.pos != len(body):
         raise BitstreamError("corrupted archive: trailing bytes after the stack")
     return {"method": METHODS[method_idx], "model": model, "weights": weights, "bbvi_steps": bbvi_steps, "seed": seed,
-            "pad": pad, "images": entries, "stack": stack}
+            "pad": pad, "side_bytes": side_bytes, "images": entries, "stack": stack}
 
 
 def decompress_archive(data: bytes, progress: bool = False) -> tuple[list, bytes]:
     """Decode an archive: ``([(name, uint8 image [H, W, 3]), ...] in coding order, side information)``
     (the side information exactly as given to :func:`compress_archive`, or its random initial words).
     Raises :class:`BitstreamError`."""
-    from tqdm.auto import tqdm
-
     head = read_header(data)
     for _, h, w in head["images"]:
         check_size(h, w)
@@ -265,12 +282,12 @@ def decompress_archive(data: bytes, progress: bool = False) -> tuple[list, bytes
             with torch.no_grad():
                 x_hat = model.pop_image(ans, shape, rate_idx, head["bbvi_steps"], head["seed"])
             out.append((name, to_uint8(x_hat[0, :, :h, :w])))
-        side = ans.get_compressed(unseal=True).astype("<u4").tobytes()
+        side = side_info_bytes(ans.get_compressed(unseal=True), head["pad"], head["side_bytes"], head["seed"])
     except CodingError as e:
         raise BitstreamError(f"corrupted archive: {e}") from None
     except Exception as e:
         raise BitstreamError(f"corrupted archive: decoding failed ({type(e).__name__}: {e})") from None
-    return out[::-1], side[: len(side) - head["pad"]] if head["pad"] else side
+    return out[::-1], side
 
 
 def archive_info(data: bytes) -> dict:
@@ -278,6 +295,7 @@ def archive_info(data: bytes) -> dict:
     head = read_header(data)
     return {"format": "bits-back archive", "format_version": data[3], "method": head["method"], "model": head["model"],
             "weights": head["weights"].hex(), "bbvi_steps": head["bbvi_steps"], "seed": head["seed"],
+            **({"side_info_bytes": head["side_bytes"]} if head["side_bytes"] is not None else {}),
             "images": [{"name": n, "height": h, "width": w} for n, h, w in head["images"]],
             "stack_bytes": len(head["stack"]), "bytes": len(data)}
 

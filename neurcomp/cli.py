@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=_positive_int, help="iterations of an iterative method (default 2000)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--side-info", help="a file whose bytes the stream carries besides the image (bits-back methods; "
-                   "without it a bits-back stream carries random initial bits)")
+                   "any length: one shorter than what the image takes is topped up with random bits; without it a "
+                   "bits-back stream carries random initial bits)")
     _checkpoint_options(s)
 
     s = sub.add_parser("decompress", help="decompress a .ncz stream to PNG (an archive: every image into a folder)")
@@ -199,6 +200,8 @@ def cmd_compress(a) -> int:
     r = compress_file(a.inputs[0], a.output, None if ckpt else _model_arg(a), a.method, a.steps, a.seed,
                       _side_info(a.side_info), **ckpt)
     given = "side information" if a.side_info else "random initial bits"
+    if a.side_info and r.get("initial_bits"):  # a short side information, topped up with random words
+        given += f", topped up with {r['initial_bits']} random initial bits"
     net = f", net {r['net_bpp']:.4f} bpp after {r['side_info_bits']} bits of {given}" if "net_bpp" in r else ""
     print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}){net}, "
           f"{r['enc_s']:.2f} s", file=sys.stderr)
@@ -219,9 +222,11 @@ def _compress_archive(a) -> int:
                                     progress=True)
     atomic_write(a.output, data)
     last = report["cumulative"][-1]
+    given = "side information" if a.side_info else "random initial bits"
+    if a.side_info and report["initial_bits"]:  # a short side information, topped up with random words
+        given += f", topped up with {report['initial_bits']} random initial bits"
     print(f"{a.output}: {len(images)} images, {len(data)} bytes, {last['bpp']:.4f} bpp "
-          f"(net {last['net_bpp']:.4f} bpp after {report['side_info_bits']} bits of "
-          f"{'side information' if a.side_info else 'random initial bits'})", file=sys.stderr)
+          f"(net {last['net_bpp']:.4f} bpp after {report['side_info_bits']} bits of {given})", file=sys.stderr)
     return 0
 
 

@@ -164,7 +164,9 @@ def compress_image(x: torch.Tensor, model_name: str | None, method: str | None =
     information the decoder gives back, per pixel).
 
     ``method`` defaults to the model's own (``model.default_method``). ``side_info`` (bytes) is
-    for bits-back models (:mod:`neurcomp.bitsback`): the bits the stream carries besides the image.
+    for bits-back models (:mod:`neurcomp.bitsback`): the bits the stream carries besides the image;
+    any length (shorter than what the image takes back, it is topped up with random words, which
+    ``extra_info["initial_bits"]`` counts and ``net_bpp`` includes).
 
     ``checkpoint``: a CompressAI checkpoint file to code with instead of ``model_name``
     (:mod:`neurcomp.zoo.compressai`; ``arch`` and ``lmbda`` as in its ``load_compressai``)."""
@@ -310,7 +312,8 @@ def compress_file(src, dst, model_name: str | None, method: str | None = None, s
                   seed: int = 0, side_info: bytes | None = None, checkpoint=None, arch: str | None = None,
                   lmbda: float | None = None) -> dict:
     """Read an image file, write a ``.ncz`` atomically; returns sizes and timings (and, for bits-back,
-    ``net_bpp`` and ``side_info_bits``). ``checkpoint``, ``arch``, ``lmbda``: see :func:`compress_image`."""
+    ``net_bpp``, ``side_info_bits`` and ``initial_bits``). ``checkpoint``, ``arch``, ``lmbda``: see
+    :func:`compress_image`."""
     check_outputs([src], [dst])
     x = load_image(src)
     t0 = time.perf_counter()
@@ -320,7 +323,7 @@ def compress_file(src, dst, model_name: str | None, method: str | None = None, s
     h, w = x.shape[-2:]
     return {"bytes": len(data), "bpp": 8 * len(data) / (h * w), "est_bpp": sum(info["bits"].values()) / (h * w),
             "enc_s": enc_s, "x_hat": info["x_hat"], **{k: v for k, v in info["extra_info"].items()
-                                                       if k in ("net_bpp", "side_info_bits")}}
+                                                       if k in ("net_bpp", "side_info_bits", "initial_bits")}}
 
 
 def decompress_file(src, dst, side_info_out=None, checkpoint=None) -> dict:

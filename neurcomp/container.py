@@ -9,7 +9,8 @@ Layout (all integers little endian; ``varint`` = unsigned LEB128)::
     height    varint   image size in pixels
     width     varint
     latent    2 varints  spatial size of the coarsest latent
-    extra     varint length + bytes (method parameters, e.g. a seed)
+    extra     varint length + bytes (method parameters, e.g. a seed; the model's extra_size, or
+                       one of its extra_sizes: bits-back's 9 or 13 bytes, neurcomp.models.bitsback)
     sections  1 byte count, then per section: varint length + bytes
     crc32     4 bytes  of everything above
 

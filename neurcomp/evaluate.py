@@ -21,11 +21,13 @@ from __future__ import annotations
 import time
 
 import torch
+from tqdm.auto import tqdm
 
 from . import BitstreamError
 from .codec import compress_image, decompress_stream
-from .data import list_images, load_image
+from .data import kodak_paths, list_images, load_image
 from .metrics import ms_ssim, psnr
+from .zoo import list_models
 
 
 def centre_crop(x: torch.Tensor, size=None, multiple: int = 1) -> torch.Tensor:
@@ -80,8 +82,6 @@ def evaluate_model(images, model: str | None, method: str | None = None, steps=N
     """Records for every image of ``images`` (a folder, a file, or a list of files) coded with
     ``model`` (a name such as ``"mshp@0.0067"``), or with a CompressAI ``checkpoint`` file;
     ``crop = (h, w)`` codes centre crops."""
-    from tqdm.auto import tqdm
-
     records = []
     for path in tqdm(list_images(images), desc=f"eval {model or checkpoint}", disable=not progress):
         x = load_image(path)
@@ -96,9 +96,6 @@ def kodak_results(name: str, images=None, progress: bool = True, method: str | N
     """Mean real-codec results (the :func:`record` fields, averaged) for every rate point of the
     shipped network ``name`` (a base name such as ``"mshp"``) on ``images`` (default: Kodak), coded
     with ``method`` (default: each model's own)."""
-    from .data import kodak_paths
-    from .zoo import list_models
-
     paths = kodak_paths() if images is None else images
     rows = []
     for entry in [e for e in list_models() if e["base"] == name]:

@@ -146,7 +146,7 @@ def ms_ssim(x: Any, y: Any, max_val: float = 1.0) -> float:
         >>> ms_ssim(x, x)
         1.0
     """
-    from pytorch_msssim import ms_ssim as _ms_ssim
+    from pytorch_msssim import ms_ssim as _ms_ssim  # optional: only MS-SSIM needs it
 
     a, b = _pair(x, y, max_val)
     h, w = a.shape[1:3]

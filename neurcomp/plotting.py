@@ -16,6 +16,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .metrics import curves_from_records
+
 __all__ = [
     "PALETTE",
     "CODEC_STYLE",
@@ -96,8 +98,8 @@ def set_style() -> None:
         >>> import matplotlib; matplotlib.rcParams["figure.dpi"]
         110.0
     """
-    import matplotlib as mpl
-    from cycler import cycler
+    import matplotlib as mpl  # matplotlib: heavy, needed only to draw
+    from cycler import cycler  # with matplotlib, needed only to draw
 
     mpl.rcParams.update(
         {
@@ -189,7 +191,7 @@ def rd_plot(
         >>> ax.get_ylabel()
         'PSNR (dB)'
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     if metric not in METRIC_LABELS:
         raise ValueError(f"metric must be one of {', '.join(METRIC_LABELS)}, got {metric!r}")
@@ -233,8 +235,6 @@ def rd_plot_records(
         >>> rd_plot_records(recs).get_legend_handles_labels()[1]
         ['jpeg']
     """
-    from .metrics import curves_from_records
-
     curves = curves_from_records(records, curve_key=key, point_key=point_key)
     return rd_plot(curves, metric=metric, ax=ax, reference=reference, title=title)
 
@@ -272,8 +272,8 @@ def image_grid(
         >>> len(fig.axes) >= 2
         True
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
+    from matplotlib.patches import Rectangle  # matplotlib: heavy, needed only to draw
 
     arrays = [_as_hwc(im) for im in images]
     n = len(arrays)

@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import yaml
+from tqdm.auto import tqdm
 
+from .data import CropDataset, kodak, pad_to_multiple, training_paths
 from .fileio import atomic_write
 from .models import build_model
 from .models.rate import extend_rate_points
@@ -58,7 +60,7 @@ def load_config(path) -> dict:
     path = Path(path)
     text = path.read_text()
     if path.suffix == ".toml":
-        import tomllib
+        import tomllib  # Python 3.11+ only, for TOML configs
         cfg = tomllib.loads(text)
     else:
         cfg = yaml.safe_load(text)
@@ -121,8 +123,6 @@ def _save_atomic(obj, path: Path) -> None:
 @torch.no_grad()
 def evaluate_kodak(model, images, device) -> list[dict]:
     """Rate (bits/pixel, from the eval-mode ``rate_bits``) and PSNR per rate point, averaged over images."""
-    from .data import pad_to_multiple
-
     was_training = model.training
     model.eval()
     rows = []
@@ -229,9 +229,7 @@ def train(cfg: dict, out_dir: Path, resume: bool = False, device: str | None = N
           max_steps: int | None = None, max_minutes: float | None = None, quiet: bool = False,
           resume_from=None) -> dict:
     """Train (or resume) the model of ``cfg``; returns the final checkpoint dict."""
-    from tqdm.auto import tqdm
 
-    from .data import CropDataset, kodak, training_paths
 
     run = _Run(cfg, out_dir, device, quiet)
     source = run.ckpt_path if run.ckpt_path.exists() else (Path(resume_from) if resume_from else None)

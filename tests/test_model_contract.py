@@ -80,6 +80,8 @@ def test_class_attributes_and_config_round_trip(kind):
     assert m.methods and set(m.methods) <= set(METHODS) and m.default_method == m.methods[0]
     assert m.rate_param in ("lambda", "beta") and m.rate_points == TINY[kind][m.rate_param + "s"]
     assert isinstance(m.stride, int) and m.stride >= 1 and m.num_sections >= 1 and m.extra_size >= 0
+    # a second, optional layout of extra (bits-back's topped-up side information) lists every length it writes
+    assert m.extra_sizes is None or (m.extra_size in m.extra_sizes and min(m.extra_sizes) >= 0)
     config = json.loads(json.dumps(m.config))
     assert {k: config[k] for k in TINY[kind]} == TINY[kind] and config["kind"] == kind  # what it was built with
     assert build_model(config).config == m.config
@@ -112,7 +114,12 @@ def test_eval_rate_is_the_coded_size_and_decoding_is_exact(kind):
             side = np.random.default_rng(0).bytes(4096)
             c = m.compress(x, r, steps=20, side_info=side)
             x_hat, back = m.decompress_with_side_info(c.sections, c.latent_shape, r, extra=c.extra)
-            assert torch.equal(x_hat, c.x_hat) and back == side
+            assert torch.equal(x_hat, c.x_hat) and back == side and len(c.extra) == m.extra_size
+            # no side information to take from: topped up with random words, and still given back exactly
+            short = m.compress(x, r, steps=20, side_info=b"")
+            assert len(short.extra) in (m.extra_sizes or (m.extra_size,))
+            x_hat, back = m.decompress_with_side_info(short.sections, short.latent_shape, r, extra=short.extra)
+            assert torch.equal(x_hat, short.x_hat) and back == b""
             # the net file (minus the side information given back) is the net information content: bits
             # written minus bits taken, to within the ANS stack's two words of state
             net_coded = 8 * c.payload_bytes - 8 * len(side)

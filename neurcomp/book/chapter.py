@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .. import __version__, data, plotting
-
+from ..train import pick_device
 
 #: the compute profiles a chapter can run in
 PROFILES = ("quick", "full")
@@ -87,7 +87,7 @@ class Chapter:
 def _inline_figures() -> None:
     """``%matplotlib inline`` when running in a Jupyter kernel (nothing elsewhere)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # IPython: present only in a kernel
     except ImportError:
         return
     ip = get_ipython()
@@ -147,13 +147,12 @@ def setup(profile: str | None = None, threads: int | None = None, device: str = 
         threads = 1
     if threads:
         torch.set_num_threads(int(threads))
-    from ..train import pick_device
 
     dev = pick_device() if device == "auto" or (device == "full" and profile == "full") else torch.device("cpu")
     if style:
         _inline_figures()  # first: the inline backend resets some of the style
         plotting.set_style()
-        import matplotlib as mpl
+        import matplotlib as mpl  # matplotlib: heavy, needed only to draw
 
         mpl.rcParams["figure.autolayout"] = True  # every figure is laid out as by fig.tight_layout()
     ch = Chapter(profile, dev, data.data_dir())

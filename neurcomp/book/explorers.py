@@ -33,7 +33,7 @@ def png(image, crop: tuple[int, int, int, int] | None = None) -> bytes:
     >>> png(np.zeros((32, 48, 3), np.uint8), crop=(0, 0, 8, 8))[:4]
     b'\\x89PNG'
     """
-    from PIL import Image
+    from PIL import Image  # Pillow: needed only for this widget's pictures
 
     arr = data.to_uint8(image) if isinstance(image, torch.Tensor) else np.asarray(image)
     if crop is not None:
@@ -64,7 +64,7 @@ def fig_png(fig, dpi: int = 90) -> bytes:
     >>> fig_png(plt.figure(figsize=(1, 1)))[:4]
     b'\\x89PNG'
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -96,7 +96,7 @@ def card(image, text: str = "", crop: tuple[int, int, int, int] | None = None, w
     >>> type(c).__name__, c.children[1].value
     ('VBox', '<b>black</b>')
     """
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # ipywidgets: optional (the book extra)
 
     value = image if isinstance(image, bytes) else png(image, crop)
     return widgets.VBox([widgets.Image(value=value, format="png", layout=widgets.Layout(width=width)),
@@ -131,7 +131,7 @@ def slider(labels: Sequence[str], description: str, stacks, index: int | None = 
     >>> slider(["1", "2"], "x", pages, index=1).value, pages.selected_index
     ('2', 1)
     """
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # ipywidgets: optional (the book extra)
 
     index = len(labels) // 2 if index is None else index
     s = widgets.SelectionSlider(options=list(labels), index=index, description=description, continuous_update=True)
@@ -162,7 +162,7 @@ def pages(items: Sequence[Any], index: int | None = None):
     >>> st.selected_index, type(st.children[1]).__name__
     (1, 'HBox')
     """
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # ipywidgets: optional (the book extra)
 
     items = [widgets.HBox(list(w)) if isinstance(w, (list, tuple)) else w for w in items]
     return widgets.Stack(items, selected_index=len(items) // 2 if index is None else index)
@@ -217,8 +217,8 @@ def explorer(*controls, content, left=None) -> None:
     >>> explorer(s, content=st, left=widgets.HTML("original"))  # doctest: +ELLIPSIS
     VBox(children=(SelectionSlider(...), HBox(children=(HTML(value='original'), Stack(...
     """
-    import ipywidgets as widgets
-    from IPython.display import display
+    import ipywidgets as widgets  # ipywidgets: optional (the book extra)
+    from IPython.display import display  # IPython: present only in a kernel
 
     display(widgets.VBox([*controls, widgets.HBox([left, content]) if left is not None else content]))
 
@@ -226,7 +226,7 @@ def explorer(*controls, content, left=None) -> None:
 def _as_page(item, width: str):
     """A page widget from what a render function returns: a matplotlib figure (rendered to PNG and
     closed), PNG bytes or an image (a :func:`card`), a list of those (a row), or a widget as it is."""
-    import matplotlib.figure
+    import matplotlib.figure  # matplotlib: heavy, needed only to draw
 
     if isinstance(item, (list, tuple)):
         return [_as_page(i, width) for i in item]
@@ -274,7 +274,7 @@ def grid_explorer(render: Callable[..., Any], grid: Mapping[str, Sequence[Any]],
     >>> [type(w).__name__ for w in ex.children], ex.children[2].children[1].children[0].value
     (['SelectionSlider', 'SelectionSlider', 'Stack'], '2x')
     """
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # ipywidgets: optional (the book extra)
 
     names = list(grid)
     if len(names) not in (1, 2):
@@ -295,7 +295,7 @@ def grid_explorer(render: Callable[..., Any], grid: Mapping[str, Sequence[Any]],
     box = widgets.VBox([*sliders_, widgets.HBox([left, content]) if left is not None else content])
     if not show:
         return box
-    from IPython.display import display
+    from IPython.display import display  # IPython: present only in a kernel
 
     display(box)
     return None

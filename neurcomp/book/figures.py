@@ -154,7 +154,7 @@ def colors(n: int, cmap: str = "viridis") -> list:
     >>> [tuple(round(v, 2) for v in c) for c in colors(2, "Greys")]
     [(1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 1.0)]
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     return [tuple(float(v) for v in c) for c in plt.get_cmap(cmap)(np.linspace(0, 1, n) if n > 1 else [0.0])]
 
@@ -267,7 +267,7 @@ def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] =
     >>> [ax.get_title() for ax in axes], [float(v) for v in axes[0].get_xlim()]
     (['Kodak, PSNR', 'Kodak, MS-SSIM'], [0.0, 1.5])
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     styles = styles or {}
     fig, axes = plt.subplots(1, len(metrics_), figsize=(size[0] * len(metrics_), size[1]), squeeze=False)
@@ -389,7 +389,7 @@ def crop_grid(panels: Sequence[tuple[Any, str]], crop: tuple[int, int, int, int]
     >>> len(fig.axes), ax.axison
     (4, True)
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     y0, x0, h, w = crop
     n = len(panels) + spare
@@ -495,7 +495,7 @@ def plot_learning_curve(card: Mapping[str, Any], ax_bpp, ax_psnr, ax_rd=None, cm
     >>> len(axes[0].get_lines()) == len(lc) > 0
     True
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     lc = learning_curve(card)
     colors = plt.get_cmap(cmap)(np.linspace(0, 1, max(2, len(lc))))

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .. import data, metrics
+from ..inference import amortized_latents, true_loss
 
 
 def final_gap(result, fraction: float = 0.2) -> float:
@@ -132,8 +133,6 @@ def rd_point(model, x: torch.Tensor, rate_idx, result=None) -> list[dict]:
     >>> sorted(p), p["bpp"] > 0
     (['bpp', 'loss', 'psnr', 'x_hat'], True)
     """
-    from ..inference import amortized_latents, true_loss
-
     if result is None:
         mu_y, mu_z = amortized_latents(model, x, rate_idx)
         z_int = torch.round(mu_z)

@@ -4,6 +4,7 @@ Part of :mod:`neurcomp.book` (see there for units and conventions).
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import baselines, data, metrics, plotting
-from ..codec import compress_image
+from ..codec import compress_image, decompress_stream, stream_info
 from ..evaluate import evaluate_model
 
 
@@ -170,8 +171,6 @@ def round_trip(x: torch.Tensor, name: str, method: str | None = None, steps: int
     >>> rt["x_hat"].shape, rt["bpp"] >= rt["est_bpp"], rt["method"]
     ((64, 64, 3), True, 'amortized')
     """
-    from ..codec import decompress_stream
-
     t0 = time.perf_counter()
     blob, info = compress_image(x, name, method, steps, seed)
     t1 = time.perf_counter()
@@ -433,9 +432,7 @@ def print_header(blob: bytes, keys: Sequence[str] = ("format_version", "method",
     >>> h = print_header(blob, ["method", "height", "width"])
     header: {"method": "amortized", "height": 64, "width": 64}
     """
-    import json
 
-    from ..codec import stream_info
 
     header = stream_info(blob)
     print("header:", json.dumps({k: header[k] for k in keys}))
@@ -507,7 +504,7 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Any], markdow
     if markdown is None:
         markdown = "both" if _in_kernel() else False
     if markdown:
-        from IPython.display import Markdown, display
+        from IPython.display import Markdown, display  # IPython: present only in a kernel
 
         if markdown == "both":
             display({"text/markdown": md, "text/plain": text}, raw=True)
@@ -528,7 +525,7 @@ class ShownText(str):
 def _in_kernel() -> bool:
     """True in a Jupyter kernel (a notebook, JupyterLab, Colab, nbval, the book's build)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # IPython: present only in a kernel
     except ImportError:
         return False
     ip = get_ipython()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -14,6 +15,9 @@ import torch
 
 from .. import data, zoo
 from ..evaluate import centre_crop
+from ..train import DEFAULTS, train
+from ..zoo import compressai
+from ..zoo.errors import UnknownModel, WeightsError
 
 
 def networks(kinds: Iterable[str], prefer: Sequence[str] = ()) -> dict[str, list[dict]]:
@@ -115,9 +119,6 @@ def published_network(arch: str = "mbt2018-mean") -> list[dict]:
         ``value`` = CompressAI's lambda of that quality, ``params``, ``sha256``), sorted by lambda;
         :func:`load` takes their names.
     """
-    from ..zoo import compressai
-    from ..zoo.errors import UnknownModel, WeightsError
-
     entries = []
     for name in compressai.published_names(arch):
         try:
@@ -166,9 +167,7 @@ def hyperprior_rate_points(profile: str, prefer: str = "mshp", arch: str = "mbt2
 
 
 def _train_stand_in(kind: str, config: Mapping[str, Any], minutes: float) -> list[dict]:
-    import tempfile
 
-    from ..train import DEFAULTS, train
 
     folder = Path(tempfile.mkdtemp(prefix=f"neurcomp_{kind}_"))
     cfg = {**DEFAULTS, "model": dict(config), "steps": 10**6, "batch_size": 8, "crop": 64, "lr": 2e-3,

@@ -23,17 +23,25 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import constriction
 import numpy as np
 import torch
 
-from .. import metrics, zoo
+from .. import data, metrics, zoo
 from ..container import SIDE_INFO_METHODS
+from ..data import kodak
+from ..evaluate import centre_crop, evaluate_model
+from ..inference import optimize_latents
+from ..inference.iterative import amortized_latents
+from ..models.bitsback import side_info_words
+from ..zoo import load_pretrained
 
 #: the repository root (``benchmarks/`` lives there in a checkout)
 ROOT = Path(__file__).resolve().parents[2]
@@ -483,9 +491,6 @@ class Check:
 
 
 def _images(n: int, crop: int | None):
-    from ..data import kodak
-    from ..evaluate import centre_crop
-
     imgs = kodak()[:n]
     names = [k for k, _ in imgs]
     if crop is None:
@@ -505,8 +510,6 @@ def _hyperprior_coded(model, x, rate_idx, y_symbols, z_int):
 
 
 def _amortized_symbols(model, x, rate_idx):
-    from ..inference.iterative import amortized_latents
-
     with torch.no_grad():
         y, z = amortized_latents(model, x, rate_idx)
         z_int = torch.round(z)
@@ -556,10 +559,6 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
     -------
     list of Check
     """
-    from .. import data
-    from ..evaluate import evaluate_model
-    from ..zoo import load_pretrained
-
     checks: list[Check] = []
     usable = {n: r for n, r in results.items() if r.data is not None and r.status in ("current", "unrecorded")}
     exact = "deterministic: exact"
@@ -634,7 +633,6 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
         lam = points([lam for s, n, lam in sga_runs if (s, n) == (steps, name)], 1)[0]
         cheap = a["images"] * steps <= 200 or full
         names, x = _images(a["images"] if cheap else 1, a["crop"])
-        from ..inference import optimize_latents
 
         model, ri, _ = load_pretrained(f"mshp@{lam:g}")
         t0 = time.perf_counter()
@@ -678,7 +676,6 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
         if recs:
             betas = sorted({r["beta"] for r in recs})
             chosen = betas if full else betas[-1:]
-            from ..data import kodak
 
             imgs = dict(kodak()[:2 if full else 1])
             for r in recs:
@@ -705,9 +702,7 @@ def bits_back_rows(name: str, x: torch.Tensor, method: str, steps: int, seed: in
     """Code crops ``x`` [B, 3, H, W] with bits-back as ``benchmarks/bitsback.py`` does (each with its own random
     side information, twice what Q is expected to take plus 256 bits); returns ``bpp``, ``net_bpp``,
     ``est_bpp`` and ``psnr`` per image."""
-    import constriction
 
-    from ..models.bitsback import side_info_words
 
     model, rate_idx, _ = zoo.load_pretrained(name)
     h, w = x.shape[-2:]
@@ -727,8 +722,6 @@ def bits_back_rows(name: str, x: torch.Tensor, method: str, steps: int, seed: in
 
 def recompute_all(out_dir: str | os.PathLike, names: Sequence[str] | None = None) -> int:
     """Run ``benchmarks/all.py --force --out OUT_DIR`` (the ``full`` profile): hours on a CPU; returns its exit code."""
-    import subprocess
-
     cmd = [sys.executable, str(ROOT / "benchmarks" / "all.py"), "--force", "--out", str(out_dir)]
     for n in names or ():
         cmd += ["--only", n]

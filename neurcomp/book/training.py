@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .. import data
+from ..train import DEFAULTS, learning_rate
 
 
 def training_images() -> list[Path]:
@@ -92,8 +93,6 @@ def train_live(model: torch.nn.Module, sample: Callable[..., torch.Tensor], batc
     >>> log["steps"], len(log["loss"]), [e["step"] for e in log["eval"]]
     (4, 4, [2, 4])
     """
-    from ..train import DEFAULTS, learning_rate
-
     cfg = {**DEFAULTS, "lr": lr, "warmup_steps": warmup_steps}
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
 from .interface import TransformCoder, require
 from .rounding import annealed_temperature, expected_round, sga_round, ste_round
@@ -185,7 +186,6 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
         bits, mse = _terms(model, x, fy, z_t, inv_gain, inv_hgain)
         return bits / (h * w) + lam * 255 ** 2 * mse, tau
 
-    from tqdm.auto import tqdm
 
     for step in tqdm(range(steps + 1), disable=not cfg.progress, desc=method):
         record = step % record_every == 0 or step == steps

@@ -13,7 +13,8 @@ With that, ``neurcomp compress / decompress / eval / models``, ``neurcomp.train`
   weight on the rate); a ``stride`` (the image is padded to a multiple of it; the stream's
   ``latent_shape`` is ``(H / stride, W / stride)``); :attr:`num_sections` (sections per stream)
   and :attr:`extra_size` (bytes of the stream's ``extra`` field: 0, or the method parameters a
-  model stores there).
+  model stores there; a model with a second, optional layout lists every length it writes in
+  :attr:`extra_sizes`, e.g. bits-back's 9 and 13).
 * ``__init__(**config)`` and a :attr:`config` property (``{"kind": ..., **kwargs}``, with the
   rate points as ``"lambdas"`` or ``"betas"``); ``neurcomp.models.build_model(config)`` rebuilds
   it. :attr:`rate_points` lists the rate points; one network may serve all of them, and
@@ -134,6 +135,9 @@ class CompressionModel(nn.Module):
     rate_param: str = "lambda"
     num_sections: int = 1
     extra_size: int = 0
+    #: every length of ``extra`` a stream of this model may have, when there is more than one layout
+    #: (bits-back: 9, or 13 after a side information was topped up); None: just :attr:`extra_size`
+    extra_sizes: tuple | None = None
     #: bits-back models: ``compress(..., side_info=bytes)`` and ``decompress_with_side_info``
     takes_side_info: bool = False
     #: why a method of the stream format that this model does not have is unavailable for it, by method
@@ -201,8 +205,9 @@ class CompressionModel(nn.Module):
         """Refuse a stream whose section count or ``extra`` size is not what this model writes."""
         if len(sections) != self.num_sections:
             raise CodingError(f"a {self.kind} stream has {self.num_sections} section(s), got {len(sections)}")
-        if len(extra) != self.extra_size:
-            raise CodingError(f"a {self.kind} stream has {self.extra_size} bytes of method parameters, "
+        sizes = self.extra_sizes or (self.extra_size,)
+        if len(extra) not in sizes:
+            raise CodingError(f"a {self.kind} stream has {' or '.join(map(str, sizes))} bytes of method parameters, "
                               f"got {len(extra)}")
 
     def planned_decode_iterations(self, method: str | None = None, steps: int | None = None) -> int:

@@ -22,6 +22,24 @@ the rate in ``forward``'s ``rate_bits`` has the parts ``y`` and ``z`` (bits writ
 their sum is the *net* rate (file minus returned side information). Coding is
 :mod:`neurcomp.bitsback` (Algorithm 1 on constriction's ANS stack coder).
 
+Stream format (:meth:`BitsBackHyperprior.compress`; the ``.ncz`` container of
+:mod:`neurcomp.container` around it): one section, the ANS stack as 32-bit little-endian words, which
+unseals to the side information; ``extra`` (:meth:`~BitsBackHyperprior.pack_extra`)::
+
+    bbvi      uint32   BBVI steps of reproducible_bbvi (0..2000)
+    seed      uint32   its seed (and the random words' seed)
+    pad       uint8    zero bytes that fill the side information's last word (0..3)
+    length    uint32   only if the side information was topped up: its length in bytes
+                       (pad == -length mod 4); extra is then 13 bytes instead of 9
+
+A side information shorter than what the image takes from the stack (a caption, even empty) is
+*topped up*: ``n >= 1`` words ``initial_words(seed, n)`` go on top of it, so the image takes from
+them first (:meth:`~BitsBackHyperprior.start_stack`); the decoder checks them and gives back the
+first ``length`` bytes (:func:`side_info_bytes`). Streams without side information, or with enough
+of it, have 9 bytes of ``extra`` and the bytes they had before top-ups existed. Accounting:
+``side_info_bits`` is what the decoder gives back, ``initial_bits`` the random bits the file carries
+(a top-up's included).
+
 Example:
     >>> import torch
     >>> m = BitsBackHyperprior(N=8, M=12, lambdas=[0.01, 0.05])
@@ -120,6 +138,9 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
     num_sections = 1
     #: the stream's method parameters: BBVI steps (uint32), seed (uint32), side-information padding (byte)
     extra_size = 9
+    #: ... and, when a short side information was topped up with random words, the side information's
+    #: length in bytes (uint32) after them: 13 bytes (:meth:`pack_extra`)
+    extra_sizes = (9, 13)
 
     def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,), z_bin: float = 1 / 16):
         super().__init__(N, M, lambdas)
@@ -277,11 +298,50 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
         return StackedImage(self.reconstruct(p.y_hat, inv_gain), tuple(k.shape[2:]), p.bbvi_steps, p.seed, bits,
                             int(taken), int(written), dict(p.info))
 
-    def initial_words_for(self, prepared: "PreparedImage", seed: int = 0) -> np.ndarray:
+    def initial_words_for(self, prepared: "PreparedImage", seed: int = 0, have_bits: int = 0) -> np.ndarray:
         """Random initial words enough for ``prepared``'s ``z_hat`` (its expected bits back + 25 % + two
-        words): what a stack without side information starts with."""
-        need = 1.25 * self.expected_q_bits(prepared.mu, prepared.sigma) + 2 * SIDE_INFO_MARGIN_BITS
-        return initial_words(seed, max(2, math.ceil(need / 32)))
+        words): what a stack without side information starts with. ``have_bits``: bits already on the
+        stack under these words (a short side information to top up, :meth:`start_stack`), counted
+        against that; then at least one word (else at least two)."""
+        need = 1.25 * self.expected_q_bits(prepared.mu, prepared.sigma) + 2 * SIDE_INFO_MARGIN_BITS - have_bits
+        return initial_words(seed, max(1 if have_bits else 2, math.ceil(need / 32)))
+
+    def start_stack(self, prepared: "PreparedImage", side_info: bytes | None, seed: int = 0):
+        """Algorithm 1 for the first image on a new stack: the stack starts as ``side_info`` (or, without
+        it, as :meth:`initial_words_for`) and :meth:`push_image` takes ``z_hat`` from it. A side
+        information too short for that is *topped up*: seeded random words (:func:`initial_words`, the
+        stream's seed) go on top of it, so the image takes from them first, as few as needed (from
+        :meth:`initial_words_for` with the side information's bits counted). A side information that
+        is long enough is used as it is (the stack and so the stream are what they were before top-ups
+        existed).
+
+        Returns ``(ans, img, start)``: the coder, :meth:`push_image`'s :class:`StackedImage` and a
+        :class:`StackStart` (what the decoder needs to give back exactly the side information, and the
+        bits to account for). Raises :class:`SideInfoTooShort` only without side information (random
+        initial words that fall short: not expected, they carry a margin)."""
+        if side_info is None:
+            words = self.initial_words_for(prepared, seed)
+            ans = constriction.stream.stack.AnsCoder(words, seal=True)
+            img = self.push_image(ans, prepared)
+            return ans, img, StackStart(32 * len(words), 32 * len(words), 0, None)
+        side_info = bytes(side_info)
+        words, pad = side_info_words(side_info)
+        if len(words):
+            ans = constriction.stream.stack.AnsCoder(words, seal=True)
+            try:
+                return ans, self.push_image(ans, prepared), StackStart(8 * len(side_info), 0, pad, None)
+            except SideInfoTooShort:
+                pass
+        top_up = self.initial_words_for(prepared, seed, have_bits=8 * len(side_info))
+        for _ in range(8):  # the estimate has a margin: once is the rule, more words a safeguard
+            ans = constriction.stream.stack.AnsCoder(np.concatenate([words, top_up]), seal=True)
+            try:
+                img = self.push_image(ans, prepared)
+            except SideInfoTooShort:
+                top_up = initial_words(seed, 2 * len(top_up) + 2)
+                continue
+            return ans, img, StackStart(8 * len(side_info), 32 * len(top_up), pad, len(side_info))
+        raise SideInfoTooShort("side information too short, and topping it up with random words failed")
 
     def pop_image(self, ans, latent_shape, rate_idx: int = 0, bbvi_steps: int = DEFAULT_STEPS,
                   seed: int = 0) -> torch.Tensor:
@@ -299,18 +359,26 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
         return x_hat
 
     @staticmethod
-    def pack_extra(bbvi_steps: int, seed: int, side_pad: int) -> bytes:
-        return struct.pack("<IIB", bbvi_steps, seed, side_pad)
+    def pack_extra(bbvi_steps: int, seed: int, side_pad: int, side_bytes: int | None = None) -> bytes:
+        """The stream's method parameters: ``<IIB`` (9 bytes: BBVI steps, seed, side-information
+        padding), or, after a top-up (``side_bytes``: the side information's length in bytes),
+        ``<IIBI`` (13 bytes)."""
+        if side_bytes is None:
+            return struct.pack("<IIB", bbvi_steps, seed, side_pad)
+        return struct.pack("<IIBI", bbvi_steps, seed, side_pad, side_bytes)
 
     @staticmethod
-    def unpack_extra(extra: bytes) -> tuple[int, int, int]:
-        """``(bbvi_steps, seed, side_pad)``; CodingError if malformed."""
-        if len(extra) != 9:
-            raise CodingError(f"a bitsback stream has 9 bytes of method parameters, got {len(extra)}")
-        bbvi_steps, seed, pad = struct.unpack("<IIB", extra)
-        if pad > 3 or bbvi_steps > MAX_BBVI_STEPS:
+    def unpack_extra(extra: bytes) -> tuple[int, int, int, int | None]:
+        """``(bbvi_steps, seed, side_pad, side_bytes)``, ``side_bytes`` None unless the side
+        information was topped up; CodingError if malformed (a padding that is not the side
+        information's, too)."""
+        if len(extra) not in (9, 13):
+            raise CodingError(f"a bitsback stream has 9 or 13 bytes of method parameters, got {len(extra)}")
+        bbvi_steps, seed, pad = struct.unpack("<IIB", extra[:9])
+        side_bytes = struct.unpack("<I", extra[9:])[0] if len(extra) == 13 else None
+        if pad > 3 or bbvi_steps > MAX_BBVI_STEPS or (side_bytes is not None and pad != -side_bytes % 4):
             raise CodingError("malformed bits-back parameters")
-        return bbvi_steps, seed, pad
+        return bbvi_steps, seed, pad, side_bytes
 
     def planned_decode_iterations(self, method: str | None = None, steps: int | None = None) -> int:
         """The BBVI steps a stream of ``compress(..., method, steps)`` asks its decoder for."""
@@ -323,31 +391,29 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
     @torch.no_grad()
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None,
                  side_info: bytes | None = None) -> Compressed:
-        """One image on its own ANS stack: the stack starts as ``side_info`` (bytes; or, without it,
-        random initial bits that the file then carries: the initial-bits problem) and the stream's
-        one section is the stack after :meth:`push_image`. ``info``: ``side_info_bits`` (what the
-        decoder gives back), ``net_bits``, ``taken_bits``, ``written_bits``."""
+        """One image on its own ANS stack: the stack starts as ``side_info`` (bytes, any length: topped
+        up with seeded random words when it is shorter than what the image takes, :meth:`start_stack`;
+        or, without it, random initial bits that the file then carries: the initial-bits problem) and
+        the stream's one section is the stack after :meth:`push_image`. ``info``: ``side_info_bits``
+        (what the decoder gives back: ``8 * len(side_info)``, or the random initial words without
+        side information), ``initial_bits`` (random bits the file carries: the initial words, a
+        top-up's words, or 0), ``net_bits``, ``taken_bits``, ``written_bits``."""
         prepared = self.prepare_image(x, rate_idx, method, steps, seed)
-        words, pad = side_info_words(side_info) if side_info is not None else (self.initial_words_for(prepared, seed), 0)
-        ans = constriction.stream.stack.AnsCoder(words, seal=True)
-        side_bits = 32 * len(words) - 8 * pad
-        try:
-            img = self.push_image(ans, prepared)
-        except SideInfoTooShort as e:
-            raise SideInfoTooShort(f"{e}; the side information has {side_bits} bits") from None
+        ans, img, start = self.start_stack(prepared, side_info, seed)
         data = ans.get_compressed().astype("<u4").tobytes()
-        info = {"side_info_bits": side_bits, "taken_bits": img.taken_bits, "written_bits": img.written_bits,
-                "net_bits": img.net_bits, "initial_bits": 0 if side_info is not None else side_bits, **img.info}
-        return Compressed([data], img.latent_shape, img.x_hat, img.bits, self.pack_extra(img.bbvi_steps, img.seed, pad),
-                          info)
+        info = {"side_info_bits": start.side_info_bits, "taken_bits": img.taken_bits, "written_bits": img.written_bits,
+                "net_bits": img.net_bits, "initial_bits": start.initial_bits, **img.info}
+        return Compressed([data], img.latent_shape, img.x_hat, img.bits,
+                          self.pack_extra(img.bbvi_steps, img.seed, start.pad, start.side_bytes), info)
 
     @torch.no_grad()
     def decompress_with_side_info(self, sections, latent_shape, rate_idx: int = 0,
                                   extra: bytes = b"") -> tuple[torch.Tensor, bytes]:
         """Decode a stream of :meth:`compress`: the image, and the side information given back (exactly
-        the bytes given to ``compress``; without them, its random initial bits)."""
+        the bytes given to ``compress``, without a top-up's words; without side information, its
+        random initial bits)."""
         self.check_stream(sections, extra)
-        bbvi_steps, seed, pad = self.unpack_extra(extra)
+        bbvi_steps, seed, pad, side_len = self.unpack_extra(extra)
         data = sections[0]
         if len(data) % 4 or not data:
             raise CodingError("a bits-back section is a non-empty sequence of 32-bit words")
@@ -360,8 +426,7 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
             raise
         except Exception as e:  # constriction refuses a stack that does not end sealed
             raise CodingError(f"bits-back stack does not decode to sealed side information ({e})") from None
-        side_bytes = side.astype("<u4").tobytes()
-        return x_hat, side_bytes[: len(side_bytes) - pad] if pad else side_bytes
+        return x_hat, side_info_bytes(side, pad, side_len, seed)
 
     def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
         return self.decompress_with_side_info(sections, latent_shape, rate_idx, extra)[0]
@@ -378,3 +443,45 @@ def side_info_words(side_info: bytes) -> tuple[np.ndarray, int]:
     """Side information bytes as little-endian 32-bit words (zero-padded) and the padding (0-3 bytes)."""
     pad = -len(side_info) % 4
     return np.frombuffer(bytes(side_info) + b"\0" * pad, "<u4").astype(np.uint32), pad
+
+
+@dataclass
+class StackStart:
+    """What a new stack started with (:meth:`BitsBackHyperprior.start_stack`). ``side_info_bits``: the
+    bits the decoder gives back as side information (``8 * len(side_info)``; without side
+    information, the random initial words, as ever); ``initial_bits``: random bits the file carries
+    (the initial words without side information, a top-up's words, else 0); ``pad``: zero bytes
+    that fill the side information's last word; ``side_bytes``: the side information's length in
+    bytes if it was topped up, else None (the stream's or archive's header records it then)."""
+    side_info_bits: int
+    initial_bits: int
+    pad: int
+    side_bytes: int | None
+
+
+def side_info_bytes(words: np.ndarray, pad: int, side_bytes: int | None, seed: int) -> bytes:
+    """The side information a decoder gives back from the words left on the stack (``words``, unsealed):
+    without a top-up (``side_bytes`` None) the words less ``pad`` bytes, as before top-ups existed;
+    with one, the first ``side_bytes`` bytes, after checking that the rest is the zero padding and
+    then the top-up, ``initial_words(seed, n)`` for the ``n >= 1`` words left (CodingError otherwise:
+    a header that does not fit its stack).
+
+    Example (11 bytes topped up with 3 words, and what the decoder gives back):
+        >>> words, pad = side_info_words(b"a red barn!")
+        >>> stack = np.concatenate([words, initial_words(7, 3)])
+        >>> side_info_bytes(stack, pad, 11, seed=7)
+        b'a red barn!'
+        >>> side_info_bytes(stack, pad, 11, seed=8)
+        Traceback (most recent call last):
+        ...
+        neurcomp.entropy.errors.CodingError: the side information's top-up is not the random words its header implies
+    """
+    raw = np.asarray(words, np.uint32).astype("<u4").tobytes()
+    if side_bytes is None:
+        return raw[: len(raw) - pad] if pad else raw
+    k = -(-side_bytes // 4)  # words of side information, the last one zero-padded
+    if len(words) <= k:
+        raise CodingError(f"the stack gives back {len(raw)} bytes, not {side_bytes} of side information and a top-up")
+    if any(raw[side_bytes: 4 * k]) or not np.array_equal(words[k:], initial_words(seed, len(words) - k)):
+        raise CodingError("the side information's top-up is not the random words its header implies")
+    return raw[:side_bytes]

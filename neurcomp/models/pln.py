@@ -57,6 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import GDN, conv, deconv
+from ..rec import METHODS, rec_decode, rec_encode
 from .base import Compressed, CompressionModel
 from .rate import extend_rate_points, has_training_options, rate_index, training_rate_bpp
 
@@ -276,7 +277,6 @@ class PLN(CompressionModel):
         with the same seed), ``psnr_rec`` (from the coded sample), ``rec_bits`` and ``rec_enc_s``;
         ``details["rec"]``: REC's statistics of each part (``{"z2": ..., "z1": ...}``).
         """
-        from ..rec import METHODS, rec_encode
 
         self.check_method(method)
         method = rec_method
@@ -333,7 +333,6 @@ class PLN(CompressionModel):
 
     @torch.no_grad()
     def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
-        from ..rec import METHODS, rec_decode
 
         self.check_stream(sections, extra)
         seed, mid = _EXTRA.unpack(extra)

@@ -39,7 +39,7 @@ LN2 = math.log(2.0)
 
 def load_digits_tensor() -> torch.Tensor:
     """The 1797 digits of ``sklearn.datasets.load_digits`` as ``[N, 64]`` floats in [0, 1]."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn: optional (dev extra), only this toy data set
 
     return torch.tensor(load_digits().data / 16.0, dtype=torch.float32)
 
@@ -145,7 +145,7 @@ def rec_samples(mu_q, sigma_q, n_seeds: int, method: str = "orc", first_seed: in
 def sample_check_1d(mu_q: float = 0.8, sigma_q: float = 0.4, n_seeds: int = 400, method: str = "orc",
                     **params) -> dict:
     """KS test of REC samples (one per seed) against N(mu_q, sigma_q^2); also their mean and std."""
-    from scipy import stats
+    from scipy import stats  # SciPy: heavy, only these tests of the samples
 
     z = rec_samples([mu_q], [sigma_q], n_seeds, method, **params)[:, 0]
     res = stats.kstest(z, stats.norm(mu_q, sigma_q).cdf)
@@ -179,7 +179,7 @@ def sample_check_2d(mu_q=(0.6, -0.4), sigma_q=(0.5, 0.3), n_seeds: int = 300, me
     """2-D check: KS tests of projections onto ``n_projections`` directions (exact Gaussian CDFs;
     ``p_value`` = Bonferroni-corrected minimum) and an MMD permutation test against as many exact
     samples of q (``mmd_p_value``)."""
-    from scipy import stats
+    from scipy import stats  # SciPy: heavy, only these tests of the samples
 
     mu_q, sigma_q = np.asarray(mu_q, np.float64), np.asarray(sigma_q, np.float64)
     z = rec_samples(mu_q, sigma_q, n_seeds, method, **params)

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import ndtr
@@ -316,7 +317,6 @@ def scan_groups(m, s, dim_group, dim_pos, keys, n_cands, mode: str, rng: np.rand
         return _scan_subset(m[sel], s[sel], dim_group[sel], dim_pos[sel], keys, n_cands, mode, rngs[k], chunk_elems)
 
     if threads > 1 and n_sh > 1:
-        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(max_workers=threads) as ex:
             results = list(ex.map(run, range(n_sh)))
     else:

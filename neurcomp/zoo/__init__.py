@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from ..fileio import sha256_file
 from ..models import build_model
@@ -173,8 +174,6 @@ def by_quality(base: str, quality: int, weights_dir: Path | None = None) -> dict
 
 def load_weights(path, config: dict, sha256: str | None = None) -> torch.nn.Module:
     """Build ``config``'s model and load a safetensors file, checking its SHA-256 first."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.exists():
         raise WeightsError(f"weights file {path} is missing (reinstall neurcomp or re-export the model)")
@@ -236,8 +235,6 @@ def fingerprint(entry: dict) -> bytes:
 
 def export(checkpoint, name: str, out_dir: Path = WEIGHTS_DIR, card: dict | None = None) -> dict:
     """Turn a training checkpoint into shipped weights (float16) + a model card; returns the card."""
-    from safetensors.torch import save_file
-
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True) if not isinstance(checkpoint, dict) else checkpoint
     config = ck["config"]["model"]
     model = build_model(config)

@@ -53,8 +53,15 @@ from pathlib import Path
 
 import torch
 
+from .. import data
+from ..data import data_dir
 from ..fileio import sha256_file
+from ..layers import NonNegative
 from ..models.compressai import ARCHITECTURES, NO_BITS_BACK
+from .compressai_state import (  # noqa: F401 (re-exported: this module is their public home)
+    _EB, _IGNORED, _SUPPORTED, MAX_MEDIAN, MAX_WIDTH, CheckpointError, UnsupportedArchitecture, _canonical,
+    expected_shapes, infer_arch, read_state_dict, validate_state_dict,
+)
 from .errors import WeightsError
 
 #: where CompressAI publishes its image models (``compressai/zoo/image.py``)
@@ -95,10 +102,6 @@ DEFAULT_LAMBDA = QUALITY_LAMBDAS[3]
 PREFIX = "compressai:"
 #: CompressAI's GDN reparametrization: pedestal (2^-18)^2 and beta's minimum
 CAI_PEDESTAL, CAI_BETA_MIN = 2.0 ** -36, 1e-6
-from .compressai_state import (  # noqa: F401 (re-exported: this module is their public home)
-    _EB, _IGNORED, MAX_MEDIAN, MAX_WIDTH, _canonical, CheckpointError,
-    UnsupportedArchitecture, _SUPPORTED, expected_shapes, infer_arch, read_state_dict, validate_state_dict,
-)
 
 
 def _non_negative(state: dict, prefix: str, minimum: float, pedestal: float) -> torch.Tensor:
@@ -120,8 +123,6 @@ def convert_state_dict(state: dict, arch: str | None = None) -> tuple[dict, torc
 
 def _convert(state: dict, arch: str) -> tuple[dict, torch.Tensor]:
     """:func:`convert_state_dict` of a validated state dict: ``(our state dict, medians)``."""
-    from ..layers import NonNegative
-
     after = "g_s" if arch == "bmshj2018-factorized" else "h_s"  # the transform that starts with the shift
     density = "entropy_y" if arch == "bmshj2018-factorized" else "entropy_z"
     out, medians = {}, None
@@ -176,8 +177,6 @@ def build_from_state_dict(state: dict, arch: str | None = None, lmbda: float | N
 
 def cache_dir() -> Path:
     """Where published CompressAI weights are kept: ``<data folder>/compressai``."""
-    from ..data import data_dir
-
     return data_dir() / "compressai"
 
 
@@ -226,8 +225,6 @@ def _check_prefix(path: Path, prefix: str) -> str:
 def fetch_published(arch: str, quality: int, folder=None) -> Path:
     """The path of CompressAI's published ``arch`` at ``quality`` (MSE): from the cache folder, or
     downloaded into it once (checked against the SHA-256 prefix in the file name before it is saved)."""
-    from .. import data
-
     file_name = PUBLISHED[arch][int(quality)]
     folder = Path(folder) if folder is not None else cache_dir()
     path = folder / file_name
