@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .metrics import curves_from_records
+from .published import REFERENCE_KODAK  # noqa: F401 (defined there, re-exported here)
 
 __all__ = [
     "PALETTE",
@@ -60,18 +61,6 @@ CODEC_STYLE: dict[str, dict[str, str]] = {
     "vq": {"color": "#AA4499", "marker": "8"},
 }
 
-#: Kodak PSNR (RGB, dB) at 0.25 / 0.5 / 1.0 bpp, from CompressAI's published result files
-#: (``results/image/kodak/*.json``; JPEG and WebP there are Pillow defaults).
-REFERENCE_KODAK: dict[str, dict[float, float]] = {
-    "JPEG": {0.25: 24.66, 0.5: 28.95, 1.0: 32.59},
-    "WebP": {0.25: 28.55, 0.5: 31.32, 1.0: 35.11},
-    "JPEG 2000": {0.25: 28.57, 0.5: 31.27, 1.0: 34.71},
-    "factorized prior (Balle 2017)": {0.25: 29.15, 0.5: 31.83, 1.0: 35.58},
-    "scale hyperprior (Balle 2018)": {0.25: 29.95, 0.5: 33.06, 1.0: 37.14},
-    "BPG 4:4:4": {0.25: 30.32, 0.5: 33.32, 1.0: 37.16},
-    "mean-scale hyperprior (Minnen 2018)": {0.25: 30.30, 0.5: 33.41, 1.0: 37.49},
-    "VTM (VVC intra)": {0.25: 31.27, 0.5: 34.37, 1.0: 38.24},
-}
 
 _REFERENCE_KEY = {
     "JPEG": "jpeg",

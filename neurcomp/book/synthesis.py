@@ -41,6 +41,7 @@ from ..evaluate import centre_crop, evaluate_model
 from ..inference import optimize_latents
 from ..inference.iterative import amortized_latents
 from ..models.bitsback import side_info_words
+from ..published import COMPRESSAI_KODAK, FLAMICH2020_RATIO, YANG2020_BD, YANG2020_KODAK  # noqa: F401 (defined there, re-exported here)
 from ..zoo import load_pretrained
 
 #: the repository root (``benchmarks/`` lives there in a checkout)
@@ -258,21 +259,6 @@ def load_results(folder: str | os.PathLike | None = None, names: Sequence[str] |
 
 # ----------------------------------------------------------------------------- one record format
 
-#: published Kodak points (bpp, PSNR dB) of CompressAI's retrained models (its results/image/kodak files, MSE, q 1..8)
-COMPRESSAI_KODAK = {
-    "bmshj2018-factorized": ([.1226, .1885, .2878, .4404, .6481, .9670, 1.3512, 1.8333],
-                             [26.91, 28.22, 29.62, 31.28, 32.96, 35.38, 37.40, 39.62]),
-    "bmshj2018-hyperprior": ([.1313, .2089, .3199, .4784, .6687, .9388, 1.2592, 1.6602],
-                             [27.58, 29.20, 30.97, 32.84, 34.53, 36.74, 38.58, 40.56]),
-    "mbt2018-mean": ([.1239, .1980, .3072, .4606, .6617, .9144, 1.2342, 1.6191],
-                     [27.70, 29.36, 31.13, 32.95, 34.97, 36.91, 38.84, 40.63]),
-}
-#: Yang, Bamler & Mandt 2020's own result files: Kodak PSNR (dB) at 0.25 / 0.5 / 1.0 bpp, and BD-rates vs base
-YANG2020_KODAK = {"base hyperprior": {0.25: 30.28, 0.5: 33.33, 1.0: 37.38},
-                  "SGA": {0.25: 31.05, 0.5: 34.13, 1.0: 38.16}}
-YANG2020_BD = {"SGA vs base": -15.2, "SGA + BB vs base": -16.8}
-#: Flamich, Havasi & Hernandez-Lobato 2020: actual REC rate / KL with Elias-delta index codes
-FLAMICH2020_RATIO = (1.6, 1.8)
 
 
 @dataclass
