@@ -322,6 +322,9 @@ def test_page_renders_offline(browser, html_root, page):
     assert not pipes, f"{page}: a Markdown table shown as text: {pipes[:3]}"
     assert not raw, f"{page}: raw TeX in the text: {raw[:5]}"
     assert not facts["mathErrors"], f"{page}: TeX errors: {facts['mathErrors'][:5]}"
+    # no path of the machine that built the book (data folder, checkout, temp files, a default's value)
+    paths = re.findall(r".{0,30}(?<![\w.])/(?:work|home|root|tmp|Users)/\S*", facts["text"])
+    assert not paths, f"{page}: absolute filesystem paths on the page: {paths[:3]}"
 
     # widgets: every widget view rendered; every slider changes what its explorer shows
     assert not facts["widgetErrors"], f"{page}: widget errors: {facts['widgetErrors']}"

@@ -50,7 +50,7 @@ Examples
 ('quick', True, 300)
 """
 
-from .chapter import PROFILES, Chapter, setup
+from .chapter import PROFILES, Chapter, setup, shown_path
 from .shipped import (describe_networks, hyperprior_rate_points, load, load_crop, nearest, network, networks,
                       published_network, weights_used)
 from .records import (baseline_records, bd, bd_table, code_sweep, curves, evaluate_networks, means, print_header,
@@ -61,7 +61,7 @@ from .explorers import card, explorer, fig_png, grid_explorer, pages, png, slide
 from .training import train_live, training_images
 from .latents import decode_latents, final_gap, forward, rd_point
 
-__all__ = ["PROFILES", "Chapter", "setup", "networks", "network", "nearest", "describe_networks", "weights_used", "published_network",
+__all__ = ["PROFILES", "Chapter", "setup", "shown_path", "networks", "network", "nearest", "describe_networks", "weights_used", "published_network",
            "hyperprior_rate_points", "load", "load_crop",
            "evaluate_networks", "baseline_records", "code_sweep", "round_trip", "curves", "means", "bd", "bd_table",
            "psnr_table", "psnr_at", "same_rate", "print_header", "table", "moving_average", "smooth", "plot_training",

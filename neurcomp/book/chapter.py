@@ -95,6 +95,28 @@ def _inline_figures() -> None:
         ip.run_line_magic("matplotlib", "inline")
 
 
+def shown_path(path) -> str:
+    """A folder as a reader may see it on a page: ``$NEURCOMP_DATA`` or ``$NEURCOMP_RESULTS`` (and below) when
+    the environment names it, relative to the repository for a folder in it, ``~/...`` under the home
+    folder; never the build machine's absolute path.
+
+    Examples
+    --------
+    >>> shown_path(Path.home() / ".cache" / "neurcomp")
+    '~/.cache/neurcomp'
+    """
+    path = Path(path).resolve()
+    for var in ("NEURCOMP_DATA", "NEURCOMP_RESULTS"):
+        if os.environ.get(var):
+            base = Path(os.environ[var]).resolve()
+            if path == base or base in path.parents:
+                return "/".join([f"${var}", *path.relative_to(base).parts])
+    for base, shown in ((Path(__file__).resolve().parents[2], ""), (Path.home().resolve(), "~")):
+        if path == base or base in path.parents:
+            return "/".join([p for p in (shown, *path.relative_to(base).parts) if p]) or "."
+    return path.name
+
+
 def setup(profile: str | None = None, threads: int | None = None, device: str = "cpu", style: bool = True,
           banner: bool = True) -> Chapter:
     """Set a chapter up: check the profile, set threads and device, apply the plot style.
@@ -157,6 +179,6 @@ def setup(profile: str | None = None, threads: int | None = None, device: str = 
         mpl.rcParams["figure.autolayout"] = True  # every figure is laid out as by fig.tight_layout()
     ch = Chapter(profile, dev, data.data_dir())
     if banner:
-        print(f"neurcomp {__version__} | profile: {profile} | device: {dev} | data: {ch.data_dir} "
+        print(f"neurcomp {__version__} | profile: {profile} | device: {dev} | data: {shown_path(ch.data_dir)} "
               f"| torch {torch.__version__}")
     return ch

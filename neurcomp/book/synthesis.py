@@ -43,6 +43,7 @@ from ..inference.iterative import amortized_latents
 from ..models.bitsback import side_info_words
 from ..published import COMPRESSAI_KODAK, FLAMICH2020_RATIO, YANG2020_BD, YANG2020_KODAK  # noqa: F401 (defined there, re-exported here)
 from ..zoo import load_pretrained
+from .chapter import shown_path
 
 #: the repository root (``benchmarks/`` lives there in a checkout)
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,8 +194,8 @@ class Result:
     def command(self) -> str:
         """The recorded command, else the registry's (marked ``(registry)``)."""
         prov = (self.data or {}).get("provenance") or {}
-        if prov.get("command"):
-            return prov["command"]
+        if prov.get("command"):  # absolute paths of the machine that ran it shown as a reader's paths
+            return " ".join(shown_path(w) if w.startswith("/") else w for w in prov["command"].split())
         if (self.data or {}).get("command"):
             return "python " + self.data["command"]
         return self.spec.command_line() + "  (registry)"
