@@ -291,30 +291,78 @@ def save_slim(checkpoint, path) -> Path:
     return Path(path)
 
 
+#: where committed slim checkpoints live (``--resume`` starts from ``<name>.pt`` there when the run folder is empty)
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def leave_stretch(ck: dict, name: str, first_step: int, hours: float, folder: Path = CHECKPOINTS_DIR) -> str:
+    """End a working stretch of a training that spans sessions: the slim checkpoint ``<folder>/<name>.pt``
+    (to commit) and one line appended to ``<folder>/training_log.tsv`` (date, config, steps from and to,
+    wall hours, the last Kodak evaluation's PSNR per rate point in dB); returns that line.
+
+    Example:
+        >>> import tempfile
+        >>> ck = {"config": {}, "step": 7, "train_seconds": 1.0, "model": {}, "history": [
+        ...       {"step": 5, "kodak": [{"bpp": 0.2, "psnr": 25.0}, {"bpp": 0.5, "psnr": 28.5}]}]}
+        >>> leave_stretch(ck, "tiny", 2, 0.01, Path(tempfile.mkdtemp())).split(chr(9))[1:]
+        ['tiny', '2', '7', '0.01', 'step 5: 25.00 28.50 dB']
+    """
+    folder = Path(folder)
+    save_slim(ck, folder / f"{name}.pt")
+    last = next((h for h in reversed(ck.get("history") or []) if h.get("kodak")), None)
+    kodak = f"step {last['step']}: " + " ".join(f"{r['psnr']:.2f}" for r in last["kodak"]) + " dB" if last else "no eval"
+    line = "\t".join([time.strftime("%Y-%m-%d %H:%M"), name, str(first_step), str(ck["step"]), f"{hours:.2f}", kodak])
+    log = folder / "training_log.tsv"
+    header = "" if log.exists() else "date\tconfig\tfrom step\tto step\thours\tlast Kodak eval (PSNR per rate point)\n"
+    with open(log, "a") as f:
+        f.write(header + line + "\n")
+    return line
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m neurcomp.train", description=__doc__.split("\n")[0])
-    p.add_argument("--config", required=True, help="YAML or TOML config (see configs/)")
+    p.add_argument("config_file", nargs="?", metavar="CONFIG", help="YAML or TOML config (see configs/)")
+    p.add_argument("--config", help="the same, as an option")
     p.add_argument("--out", help="run folder for checkpoints (default runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    p.add_argument("--resume-from", help="with --resume: the checkpoint to start from when <out> has none "
-                   "(e.g. the committed slim checkpoints/<name>.pt)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt, else from --resume-from, "
+                   "else from the committed slim checkpoints/<config name>.pt")
+    p.add_argument("--resume-from", help="with --resume: the checkpoint to start from when <out> has none")
     p.add_argument("--steps", type=int, help="train at most this many more steps (default: up to the config's total)")
     p.add_argument("--minutes", type=float, help="stop after this many minutes of wall time")
+    p.add_argument("--hours", type=float, help="a working stretch: stop after this many hours, then leave the slim "
+                   "checkpoint checkpoints/<config name>.pt and a line in checkpoints/training_log.tsv")
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR), help="with --hours: where to leave them "
+                   "(default: the repository's checkpoints/)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    config = a.config or a.config_file
+    if not config:
+        p.error("give the config: python -m neurcomp.train configs/X.yaml (or --config FILE)")
     if a.threads:
         torch.set_num_threads(a.threads)
     try:
-        cfg = load_config(a.config)
+        cfg = load_config(config)
     except (OSError, ValueError, yaml.YAMLError) as e:
         print(f"neurcomp.train: {e}", file=sys.stderr)
         return 2
-    out = Path(a.out or Path("runs") / Path(a.config).stem)
+    name = Path(config).stem
+    out = Path(a.out or Path("runs") / name)
     out.mkdir(parents=True, exist_ok=True)
-    train(cfg, out, resume=a.resume, device=a.device, max_steps=a.steps, max_minutes=a.minutes, quiet=a.quiet,
-          resume_from=a.resume_from)
+    resume_from = a.resume_from
+    committed = Path(a.checkpoints) / f"{name}.pt"
+    if a.resume and resume_from is None and committed.exists():
+        resume_from = committed
+    first = int(torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)["step"]
+                if (out / "checkpoint.pt").exists() and a.resume else
+                torch.load(resume_from, map_location="cpu", weights_only=True)["step"] if a.resume and resume_from else 0)
+    t0 = time.time()
+    minutes = a.minutes if a.hours is None else 60 * a.hours
+    ck = train(cfg, out, resume=a.resume, device=a.device, max_steps=a.steps, max_minutes=minutes, quiet=a.quiet,
+               resume_from=resume_from)
+    if a.hours is not None:
+        print(leave_stretch(ck, name, first, (time.time() - t0) / 3600, Path(a.checkpoints)), file=sys.stderr)
     return 0
 
 

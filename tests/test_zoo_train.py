@@ -171,3 +171,22 @@ def test_free_bits_and_rate_warmup_shape_only_the_training_loss():
     out_v = vq(xv, 0)
     with pytest.raises(ValueError, match="no latent channels"):
         training_objective(vq, out_v, vq.rd_loss(xv, out_v, 0), {**DEFAULTS, "free_bits": 0.1}, 5)
+
+
+@pytest.mark.slow
+def test_a_stretch_leaves_a_slim_checkpoint_and_a_log_line_and_the_next_resumes_from_it(tmp_path, capsys):
+    """Training across sessions: `python -m neurcomp.train CONFIG --resume --hours H` starts from the committed
+    slim checkpoint when its run folder is empty, and leaves the next one plus a line in training_log.tsv."""
+    from neurcomp.train import main
+
+    ckpts = tmp_path / "checkpoints"
+    cfg = str(ROOT / "configs" / "mshp_tiny.yaml")
+    assert main([cfg, "--steps", "2", "--hours", "1", "--checkpoints", str(ckpts), "--out", str(tmp_path / "a"),
+                 "--quiet", "--device", "cpu"]) == 0
+    assert torch.load(ckpts / "mshp_tiny.pt", weights_only=True)["step"] == 2
+    assert main([cfg, "--resume", "--steps", "3", "--hours", "1", "--checkpoints", str(ckpts), "--out",
+                 str(tmp_path / "b"), "--quiet", "--device", "cpu"]) == 0  # a fresh run folder: the committed one
+    assert torch.load(ckpts / "mshp_tiny.pt", weights_only=True)["step"] == 5
+    rows = [line.split("\t") for line in (ckpts / "training_log.tsv").read_text().splitlines()]
+    assert rows[0][:4] == ["date", "config", "from step", "to step"]
+    assert [r[1:4] for r in rows[1:]] == [["mshp_tiny", "0", "2"], ["mshp_tiny", "2", "5"]]
