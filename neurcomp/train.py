@@ -354,9 +354,8 @@ def main(argv=None) -> int:
     committed = Path(a.checkpoints) / f"{name}.pt"
     if a.resume and resume_from is None and committed.exists():
         resume_from = committed
-    first = int(torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)["step"]
-                if (out / "checkpoint.pt").exists() and a.resume else
-                torch.load(resume_from, map_location="cpu", weights_only=True)["step"] if a.resume and resume_from else 0)
+    start = (out / "checkpoint.pt") if (out / "checkpoint.pt").exists() else resume_from
+    first = int(torch.load(start, map_location="cpu", weights_only=True, mmap=True)["step"]) if a.resume and start else 0
     t0 = time.time()
     minutes = a.minutes if a.hours is None else 60 * a.hours
     ck = train(cfg, out, resume=a.resume, device=a.device, max_steps=a.steps, max_minutes=minutes, quiet=a.quiet,
