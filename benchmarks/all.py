@@ -5,7 +5,7 @@ shows the same commands); ``--list`` prints it with the expected times on 2 CPU 
 4.5 hours in all, most of it SGA and bits-back at 2000 steps). Each benchmark writes one JSON;
 this script adds a ``provenance`` block to it: the command, the weights fingerprint (first 16
 hex digits of the sha256) of every shipped network the results depend on, the date, the run
-time and the versions.
+time and the versions (over the block the script wrote, keeping its run id).
 
 Resumable per benchmark: a JSON that is *current* (its recorded fingerprints equal the
 installed weights') is skipped unless ``--force``, so a long run can be split over several
@@ -99,7 +99,7 @@ def run_one(spec, out: Path, threads_env: dict) -> tuple[bool, str]:
         return False, f"skipped by the script: {d['compressai']['skipped']}"
     import torch
 
-    d["provenance"] = {"command": shown, "weights": before, "written": dt.datetime.now(dt.timezone.utc).isoformat(
+    d["provenance"] = {**(d.get("provenance") or {}), "command": shown, "weights": before, "written": dt.datetime.now(dt.timezone.utc).isoformat(
         timespec="seconds"), "seconds": round(seconds, 1), "by": "benchmarks/all.py", "neurcomp": neurcomp.__version__,
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()}
     atomic_write(out / spec.json, (json.dumps(d, indent=1) + "\n").encode())

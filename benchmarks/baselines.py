@@ -21,7 +21,6 @@ Usage (from the repository root; images from $NEURCOMP_DATA/kodak or downloaded)
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
@@ -37,9 +36,9 @@ import numpy as np
 import PIL
 import torch
 
-from neurcomp.fileio import atomic_write
 from neurcomp import baselines, data, metrics
 from neurcomp.plotting import REFERENCE_KODAK
+import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 REF_NAMES = {"jpeg": "JPEG", "webp": "WebP", "jpeg2000": "JPEG 2000"}
 TARGETS = (0.25, 0.5, 1.0)
@@ -140,7 +139,7 @@ def main(argv=None) -> int:
         "table": table,
         "records": records,
     }
-    atomic_write(args.json, (json.dumps(out, indent=1) + "\n").encode())
+    _records.write(args.json, "baselines", out)
     print(f"\nwrote {args.json}")
     return 0
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,9 +36,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _records  # noqa: E402
 from _common import nan_to_none  # noqa: E402
 from sga import centre_crops, coded_rows  # noqa: E402
 
+from neurcomp import results  # noqa: E402
 from neurcomp.bitsback import compress_archive  # noqa: E402
 from neurcomp.container import Stream, pack  # noqa: E402
 from neurcomp.data import to_uint8  # noqa: E402
@@ -51,8 +52,6 @@ from neurcomp.models.bitsback import side_info_words  # noqa: E402
 from neurcomp.zoo import fingerprint, list_models, load_pretrained  # noqa: E402
 
 BB_METHODS = ("bitsback", "bitsback_no_sga", "bitsback_no_iter")
-LABELS = {"amortized": "amortized", "sga": "SGA", "bitsback": "SGA + BB [M2]", "bitsback_no_sga": "BB, no SGA [A5]",
-          "bitsback_no_iter": "BB, no iteration [A6]"}
 
 
 def hyperprior_rows(name, names, x, steps, seed):
@@ -175,19 +174,27 @@ def archive_run(name, n, crop, method, steps, seed, out_dir: Path, threads: int)
 def reuse_records(a) -> tuple[list, dict | None]:
     """The records of ``a.reuse`` for the methods this run does not compute (and its archive when this run
     makes none), if that run had this run's settings and the installed weights."""
-    old = json.loads(Path(a.reuse).read_text())
-    same = all(old["args"][k] == getattr(a, k) for k in ("images", "crop", "steps", "seed")) and \
-        set(a.lambdas) <= set(old["args"]["lambdas"])
-    installed = {e["name"]: e["sha256"][:16] for e in list_models() if e["base"] in ("mshp", "bitsback")}
-    methods = {r["method"] for r in old["records"]} - set(a.methods)
-    needed = {k: v for k, v in installed.items() if any(k.startswith(("mshp@" if m in ("amortized", "sga")
-                                                                       else "bitsback@")) for m in methods)}
-    if not same or any(old["weights"].get(k) != v for k, v in needed.items()):
+    old = results.read(a.reuse)
+    args = old.details["args"]
+    same = all(args[k] == getattr(a, k) for k in ("images", "crop", "steps", "seed")) and \
+        set(a.lambdas) <= set(args["lambdas"])
+    installed = {e["base"]: e["sha256"][:16] for e in list_models()}
+    methods = {r.method for r in old.records} - set(a.methods)
+    needed = {"mshp" if m in ("amortized", "sga") else "bitsback" for m in methods}
+    if not same or any((old.provenance.get("weights") or {}).get(b) != installed.get(b) for b in needed):
         raise SystemExit(f"{a.reuse} was made with other settings or other weights: run without --reuse")
-    rows = [r for r in old["records"] if r["method"] in methods and r["lambda"] in a.lambdas]
+    rows = [_raw_row(r) for r in old.records if r.method in methods and r.value in a.lambdas]
     print(f"reusing {len(rows)} records of {a.reuse} ({', '.join(sorted(methods))})", flush=True)
-    archive = old.get("archive") if not a.archive_images else None
+    archive = old.details.get("archive") if not a.archive_images else None
     return rows, archive
+
+
+def _raw_row(r) -> dict:
+    """A record of an earlier results file as this script's own row (see benchmarks/_records.py)."""
+    extra = {k: v for k, v in r.extra.items() if k not in ("rate", "gross_bpp")}
+    return {"image": r.image, "method": r.method, "steps": r.steps or 0, "lambda": r.value,
+            "bpp": r.extra.get("gross_bpp", r.bpp), "net_bpp": r.bpp, "est_bpp": r.ideal_bpp, "psnr": r.psnr,
+            "seconds": r.enc_s, **({"dec_s": r.dec_s} if r.dec_s is not None else {}), **extra}
 
 
 def summarize(records):
@@ -260,9 +267,9 @@ def main(argv=None):
     n_ok = sum(r["exact_in_fresh_process"] for r in checked)
     print(f"\nKodak, first {a.images} images, {a.crop}x{a.crop} centre crops, {a.steps} steps, {a.threads} thread(s) "
           f"encoding, {other} decoding, {time.time() - t_start:.0f} s in all")
-    print(f"{'lambda':>8} {'method':>24} {'bpp':>7} {'net bpp':>8} {'PSNR':>7} {'s/img':>7}")
+    print(f"{'lambda':>8} {'method':>28} {'bpp':>7} {'net bpp':>8} {'PSNR':>7} {'s/img':>7}")
     for t in table:
-        print(f"{t['lambda']:>8g} {LABELS[t['method']]:>24} {t['bpp']:7.4f} {t['net_bpp']:8.4f} {t['psnr']:7.2f} "
+        print(f"{t['lambda']:>8g} {results.METHOD_LABELS[t['method']]:>28} {t['bpp']:7.4f} {t['net_bpp']:8.4f} {t['psnr']:7.2f} "
               f"{t['s_per_image']:7.1f}")
     print("\nBD-rate (net bpp vs PSNR), negative = saves rate:")
     for k, v in bd.items():
@@ -283,7 +290,7 @@ def main(argv=None):
     if archive:
         for c in archive["cumulative"]:
             c.pop("x_hat", None)
-    Path(a.json).write_text(json.dumps(nan_to_none(out), indent=1))
+    _records.write(a.json, "bitsback", nan_to_none(out))
     print(f"wrote {a.json}")
 
 

@@ -57,10 +57,10 @@ import PIL
 import torch
 
 import neurcomp
-from neurcomp.fileio import atomic_write
 from neurcomp import baselines, data, metrics, zoo
 from neurcomp.evaluate import evaluate_model
 from neurcomp.plotting import REFERENCE_KODAK
+import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from _common import nan_to_none  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 HERE = Path(__file__).resolve().parent
@@ -370,7 +370,7 @@ def main(argv=None) -> int:
             print_compressai(res, len(paths), torch.get_num_threads())
             out["compressai"] = res
 
-    atomic_write(args.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
+    _records.write(args.json, "codec", nan_to_none(out))
     print(f"\nwrote {args.json}")
     return 0
 

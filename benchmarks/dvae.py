@@ -24,7 +24,6 @@ Usage (from the repository root; Kodak from $NEURCOMP_DATA/kodak):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -43,9 +42,9 @@ import PIL
 import torch
 
 import neurcomp
-from neurcomp.fileio import atomic_write
 from neurcomp import baselines, data, metrics, zoo
 from neurcomp.evaluate import evaluate_model
+import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from _common import nan_to_none  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,8 +248,7 @@ def main(argv=None) -> int:
                         "pillow": PIL.__version__, "python": platform.python_version()},
            "torch_threads": torch.get_num_threads(), "table": table, **summary, "jpeg_curve": jpeg_curve,
            "records": records, "jpeg_records": jpeg_records, "seconds": time.perf_counter() - t_start}
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(a.json, (json.dumps(nan_to_none(out), indent=1) + "\n").encode())
+    _records.write(a.json, "dvae", nan_to_none(out))
     print(f"\nwrote {a.json} ({out['seconds']:.0f} s)")
     return 0
 

@@ -41,6 +41,7 @@ from neurcomp.data import kodak  # noqa: E402
 from neurcomp.evaluate import centre_crop  # noqa: E402
 from neurcomp.models import build_model  # noqa: E402
 from neurcomp.zoo import list_models, load_pretrained  # noqa: E402
+import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 KODAK_PIXELS = 768 * 512
 
@@ -234,8 +235,7 @@ def main(argv=None) -> int:
     out = {"model": desc, "betas": betas, "images": [n for n, _ in images], "crop": crop_note,
            "methods": methods, "threads": a.threads, "summary": table, "records": rows,
            "kodak_sized_latent": kodak_latent}
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+    _records.write(a.json, "rec", out)
     print(f"wrote {a.json}")
     return 0
 

@@ -11,7 +11,6 @@ mean rows and the BD-rate of each method against amortized (PSNR), and write JSO
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from neurcomp.inference import METHODS, optimize_latents, true_loss
 from neurcomp.inference.iterative import amortized_latents
 from neurcomp.metrics import bd_rate, psnr
 from neurcomp.zoo import list_models, load_pretrained
+import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 
 def centre_crops(n: int, size: int) -> tuple[list[str], torch.Tensor]:
@@ -121,9 +121,7 @@ def main(argv=None):
     print("\nBD-rate vs amortized (PSNR), negative = saves rate:")
     for k, v in bd.items():
         print(f"  {k:>20}: {v:+.1f} %" if isinstance(v, float) else f"  {k:>20}: {v}")
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps({"args": vars(a), "table": table, "bd_rate_vs_amortized": bd,
-                                        "records": records}, indent=1))
+    _records.write(a.json, "sga", {"args": vars(a), "table": table, "bd_rate_vs_amortized": bd, "records": records})
     print(f"wrote {a.json}")
 
 

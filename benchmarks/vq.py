@@ -19,7 +19,6 @@ stream, decoded again and checked) on Kodak centre crops, and we report per mode
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -34,6 +33,7 @@ from neurcomp.data import kodak, pad_to_multiple
 from neurcomp.evaluate import centre_crop
 from neurcomp.metrics import psnr
 from neurcomp.models.vq import usage_histogram, usage_stats
+import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [ROOT / "configs" / "vq.yaml", ROOT / "configs" / "vq_alpha0.yaml"]
@@ -150,8 +150,7 @@ def main(argv=None) -> int:
         print(f"{r['model']:>16} {r['alpha']:>5g} {r['bpp']:7.4f} {r['est_bpp']:7.4f} {r['psnr']:6.2f} "
               f"{r['entropy_bits']:9.3f} {r['entropy_bpp']:6.4f} {r['used']:>4}/{r['codebook_size']:<4} "
               f"{r['perplexity']:7.1f}  {r['source']}")
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps({"args": vars(a), "table": rows, "records": records}, indent=1))
+    _records.write(a.json, "vq", {"args": vars(a), "table": rows, "records": records})
     print(f"wrote {a.json}")
     return 0
 

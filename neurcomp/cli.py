@@ -12,7 +12,7 @@ Example::
     neurcomp decompress kodim01.ncz kodim01_hat.png --side-info-out caption_back.txt
     neurcomp compress $NEURCOMP_DATA/kodak album.nca --method bitsback     # one ANS stack for all images
     neurcomp decompress album.nca album/
-    neurcomp eval --images $NEURCOMP_DATA/kodak --model mshp@0.0067 --json out.json
+    neurcomp eval --images $NEURCOMP_DATA/kodak --model mshp@0.0067 --json out.json   # a neurcomp.results file
     neurcomp compress kodim01.png kodim01.ncz --checkpoint mine.pth.tar --arch mbt2018-mean --method sga
     neurcomp decompress kodim01.ncz kodim01_hat.png --checkpoint mine.pth.tar
     neurcomp compress kodim01.png kodim01.ncz --model compressai:mbt2018-mean:3     # CompressAI's published weights
@@ -94,9 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="print a stream's header as JSON")
     s.add_argument("input")
 
-    s = sub.add_parser("eval", help="compress + decompress images, write per-image metrics as JSON")
+    s = sub.add_parser("eval", help="compress + decompress images, write per-image records (a neurcomp.results file)")
     s.add_argument("--images", required=True, nargs="+", help="a folder or image files")
-    s.add_argument("--model", help="a name from 'neurcomp models', or a network with --quality (or --checkpoint)")
+    s.add_argument("--model", help="a name from 'neurcomp models'; a network's name alone (mshp) codes every rate "
+                                    "point of it; or with --quality (or --checkpoint)")
     s.add_argument("--quality", type=_positive_int, help="rate point of a network name (1 = lowest rate)")
     s.add_argument("--method", choices=METHODS, help="encoder (default: the model's own)")
     s.add_argument("--steps", type=_positive_int)
@@ -291,18 +292,33 @@ def cmd_info(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from .fileio import atomic_write
-    from .evaluate import evaluate_model
+    from pathlib import Path
+
+    from . import results
+    from .evaluate import describe, evaluate_model, to_records
+    from .inference import DEFAULT_STEPS
+    from .zoo import list_models
 
     ckpt = _checkpoint_args(a)
     if not ckpt and not a.model:
         raise UsageError("eval needs --model NAME or --checkpoint FILE")
-    records = evaluate_model(_images_arg(a.images), None if ckpt else _model_arg(a), a.method, a.steps, a.crop,
-                             a.seed, **ckpt)
-    atomic_write(a.json, (json.dumps(records, indent=1) + "\n").encode())
-    n = len(records)
-    print(f"{a.json}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "
-          f"mean PSNR {sum(r['psnr'] for r in records) / n:.2f} dB", file=sys.stderr)
+    name = None if ckpt else _model_arg(a)
+    # a shipped network's name without a rate point (--model mshp): every rate point, one curve in one file
+    points = [e["name"] for e in list_models() if e["base"] == name and e["name"] != name] or [name]
+    images = _images_arg(a.images)
+    folders = {Path(p).parent.name if Path(p).is_file() else Path(p).name for p in a.images}
+    group = results.group_name(folders.pop() if len(folders) == 1 else "images", a.crop and tuple(a.crop))
+    recs, weights = [], {}
+    for point in points:
+        records = evaluate_model(images, point, a.method, a.steps, a.crop, a.seed, **ckpt)
+        about = describe(point, **ckpt)
+        recs += to_records(records, group, about["title"], about["base"], about["value"], a.steps or DEFAULT_STEPS)
+        weights[about["base"]] = about["weights"]
+        n = len(records)
+        print(f"{point or ckpt['checkpoint']}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "
+              f"mean PSNR {sum(r['psnr'] for r in records) / n:.2f} dB", file=sys.stderr)
+    results.write(a.json, recs, results.provenance(a.command_line, weights))
+    print(f"wrote {a.json}: {len(recs)} records", file=sys.stderr)
     return 0
 
 
@@ -352,7 +368,9 @@ def _run(argv) -> int:
         raise KeyboardInterrupt
 
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         a = _parser().parse_args(argv)
+        a.command_line = "neurcomp " + " ".join(argv)  # what results files record as their command
         return COMMANDS[a.command](a)
     except (UsageError, WeightsError, MethodUnavailable, BitstreamError, DataError, CodecUnavailable, OSError,
             SideInfoError, BitsBackParameterError, OutputCollision, ArchiveNameError) as e:

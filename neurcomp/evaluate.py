@@ -7,7 +7,7 @@ image: ``image, model, method, bpp`` (from the real stream size, container inclu
 ``est_bpp`` (the model's information content), ``part_bpp`` (that content per latent group, e.g.
 ``{"y": ..., "z": ...}`` or the levels ``z0, z1, ...`` of a hierarchical VAE, bits per pixel),
 ``psnr`` (dB, 8-bit), ``ms_ssim`` (None for images too small for it), ``enc_s``, ``dec_s``
-(seconds), ``bytes``, ``height``, ``width``, plus the model's own fields (``kl_bpp`` and ``psnr_exact`` for a PLN).
+(seconds), ``bytes``, ``height``, ``width``, ``pixels``, plus the model's own fields (``kl_bpp`` and ``psnr_exact`` for a PLN).
 
 Example:
     >>> import torch
@@ -27,7 +27,8 @@ from . import BitstreamError
 from .codec import compress_image, decompress_stream
 from .data import kodak_paths, list_images, load_image
 from .metrics import ms_ssim, psnr
-from .zoo import list_models
+from .results import STEPPED_METHODS, Record, row_label
+from .zoo import list_models, load_model
 
 
 def centre_crop(x: torch.Tensor, size=None, multiple: int = 1) -> torch.Tensor:
@@ -56,7 +57,7 @@ def record(name: str, x: torch.Tensor, model: str, data: bytes, info: dict, x_ha
     rec = {"image": name, "model": model, "method": info["stream"].method, "bpp": 8 * len(data) / (h * w),
            "est_bpp": sum(info["bits"].values()) / (h * w),
            "part_bpp": {part: float(bits) / (h * w) for part, bits in info["bits"].items()}, "psnr": psnr(x_hat, x), "ms_ssim": ssim,
-           "enc_s": enc_s, "dec_s": dec_s, "bytes": len(data), "height": h, "width": w}
+           "enc_s": enc_s, "dec_s": dec_s, "bytes": len(data), "height": h, "width": w, "pixels": h * w}
     rec.update(info.get("extra_info", {}))
     return rec
 
@@ -107,4 +108,46 @@ def kodak_results(name: str, images=None, progress: bool = True, method: str | N
     return rows
 
 
-__all__ = ["centre_crop", "record", "evaluate_image", "evaluate_model", "kodak_results"]
+#: the fields of a :func:`record` that a :class:`~neurcomp.results.Record` has under its own name (the rest
+#: go to ``Record.extra``)
+_RECORD_FIELDS = ("image", "model", "method", "bpp", "psnr", "ms_ssim", "enc_s", "dec_s", "est_bpp", "kl_bpp",
+                  "net_bpp", "height", "width", "pixels")
+
+
+def describe(name: str | None = None, checkpoint=None, arch: str | None = None, lmbda: float | None = None) -> dict:
+    """``title`` (what tables call the model), ``base`` (the network's name), ``value`` (its rate
+    parameter) and ``weights`` (the first 16 hex digits of the weights' sha256, None if unknown) of a
+    model name or checkpoint (:func:`neurcomp.zoo.load_model`'s arguments)."""
+    model, _, entry = load_model(name, checkpoint, arch, lmbda)
+    return {"title": model.title or model.kind, "base": entry.get("base") or (name or str(checkpoint)).split("@")[0],
+            "value": entry.get("value"), "weights": (entry.get("sha256") or "")[:16] or None}
+
+
+def to_records(recs, group: str, title: str, base: str, value: float | None = None, steps: int | None = None,
+               role: str = "") -> list[Record]:
+    """:class:`~neurcomp.results.Record` s of :func:`record` dicts of one network (``title``, ``base``,
+    ``value``: :func:`describe`) on the images ``group`` (:func:`neurcomp.results.group_name`); ``steps``
+    is recorded for the methods that take steps (:data:`~neurcomp.results.STEPPED_METHODS`).
+
+    ``bpp`` is the file's rate, for bits-back the net rate (``net_bpp``; the file's in ``extra["gross_bpp"]``);
+    the ideal rate is the KL for REC (``kl_bpp``), the negative ELBO for bits-back, else the information
+    content (``est_bpp``)."""
+    out = []
+    for r in recs:
+        net = r.get("net_bpp")
+        ideal, ideal_bpp = (("KL", r["kl_bpp"]) if "kl_bpp" in r else ("NELBO", r["est_bpp"]) if net is not None
+                            else ("information content", r.get("est_bpp")))
+        extra = {k: v for k, v in r.items() if k not in _RECORD_FIELDS}
+        if net is not None:
+            extra["gross_bpp"] = r["bpp"]
+        n = steps if r["method"] in STEPPED_METHODS else None
+        out.append(Record(label=row_label(title, base, r["method"], n), group=group, image=r["image"],
+                          model=r["model"], base=base, value=value, method=r["method"],
+                          bpp=float(r["bpp"] if net is None else net), psnr=float(r["psnr"]), steps=n,
+                          ms_ssim=r.get("ms_ssim"), ideal_bpp=ideal_bpp, ideal=ideal,
+                          pixels=r.get("pixels"), enc_s=r.get("enc_s"),
+                          dec_s=r.get("dec_s"), role=role, extra=extra))
+    return out
+
+
+__all__ = ["centre_crop", "record", "evaluate_image", "evaluate_model", "kodak_results", "describe", "to_records"]

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from conftest import needs_data
-from neurcomp import BitstreamError
+from neurcomp import BitstreamError, results
 from neurcomp.cli import main
 from neurcomp.codec import compress_image, decompress_stream
 from neurcomp.container import unpack
@@ -74,11 +74,13 @@ def test_cli_eval_json_fields(tiny_zoo, tmp_path):
     _image(tmp_path, 64, 64, name="b.png")
     out = tmp_path / "e.json"
     assert main(["eval", "--images", str(tmp_path), "--model", "tiny@0.0067", "--json", str(out)]) == 0
-    recs = json.loads(out.read_text())
-    assert len(recs) == 2
-    for r in recs:
-        assert {"image", "model", "method", "bpp", "est_bpp", "psnr", "ms_ssim", "enc_s", "dec_s"} <= set(r)
-        assert r["bpp"] > r["est_bpp"] * 0.9
+    f = results.read(out)
+    assert len(f.records) == 2 and f.provenance["weights"] == {"tiny": list_models()[0]["sha256"][:16]}
+    assert len(f.provenance["run_id"]) == 12 and f.provenance["command"].startswith("neurcomp eval --images ")
+    for r in f.records:
+        assert r.group == tmp_path.name and r.model == "tiny@0.0067" and r.base == "tiny" and r.value == 0.0067
+        assert r.bpp > r.ideal_bpp * 0.9 and r.ideal == "information content" and r.enc_s > 0 and r.dec_s > 0
+        assert r.label == "mean-scale hyperprior (tiny), amortized" and r.extra["bytes"] * 8 == pytest.approx(r.bpp * r.pixels)
 
 
 def _run_cli(args):
@@ -176,8 +178,9 @@ def test_cli_eval_with_sga_and_crop(tiny_zoo, tmp_path):
     out = tmp_path / "e.json"
     assert main(["eval", "--images", str(tmp_path / "a.png"), "--model", "tiny@0.025", "--method", "sga",
                  "--steps", "10", "--crop", "64", "64", "--json", str(out)]) == 0
-    (rec,) = json.loads(out.read_text())
-    assert rec["method"] == "sga" and rec["height"] == 64 and rec["ms_ssim"] is None
+    (rec,) = results.read(out).records
+    assert rec.method == "sga" and rec.pixels == 64 * 64 and rec.ms_ssim is None and rec.steps == 10
+    assert rec.group == "crops 64" and rec.label.endswith("SGA [M1], 10 steps")
 
 
 # vq_alpha0 has vq's architecture and decoder (its streams are in the golden test and the determinism matrix);

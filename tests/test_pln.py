@@ -1,5 +1,4 @@
 """The probabilistic ladder network (Flamich et al. 2020) and its REC codec path."""
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import torch
 from conftest import train_into_zoo, use_zoo
 from PIL import Image
 
+from neurcomp import results
 from neurcomp.models import PLN, build_model
 
 
@@ -132,5 +132,5 @@ def test_pln_eval_records_kl_and_exact_psnr(pln_env, tmp_path):
     _image(tmp_path, 64, 64)
     out = tmp_path / "e.json"
     assert main(["eval", "--images", str(tmp_path / "img.png"), "--model", "plntiny@40", "--json", str(out)]) == 0
-    (rec,) = json.loads(out.read_text())
-    assert rec["kl_bpp"] > 0 and rec["psnr_exact"] > 0 and rec["bpp"] > rec["kl_bpp"]
+    (rec,) = results.read(out).records
+    assert rec.ideal == "KL" and rec.ideal_bpp > 0 and rec.extra["psnr_exact"] > 0 and rec.bpp > rec.ideal_bpp

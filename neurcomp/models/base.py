@@ -130,6 +130,8 @@ class CompressionModel(nn.Module):
     """Base class of every neurcomp model; the module docstring is the contract."""
 
     kind: str = "abstract"
+    #: what tables and legends call the model (e.g. "mean-scale hyperprior"); "" means its kind
+    title: str = ""
     stride: int = 16
     methods: tuple = ("amortized",)
     rate_param: str = "lambda"

@@ -130,6 +130,7 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
     :class:`~neurcomp.models.transform_coder.BitsBackCoder` (the interface of bits-back BBVI)."""
 
     kind = "bitsback"
+    title = "bits-back hyperprior"
     takes_side_info = True
     #: ``bitsback``: SGA + bits-back ([M2] of Yang et al. 2020); ``bitsback_no_sga``: the amortized
     #: ``y_hat`` with BBVI over q(z) ([A5]); ``bitsback_no_iter``: no iterative inference at all, q(z)
@@ -203,8 +204,8 @@ class BitsBackHyperprior(MeanScaleHyperprior, BitsBackCoder):
         """Start from a trained mean-scale hyperprior of the same ``N, M`` and lambdas: copy every
         parameter; the hyper-analysis' last layer keeps the source's mean and starts the log-variance
         at ``2 log(0.29)`` (the std of the unit-width noise the source was trained with)."""
-        if getattr(source, "N", None) != self.N or getattr(source, "M", None) != self.M:
-            raise ValueError(f"warm start needs a hyperprior with N={self.N}, M={self.M}")
+        if not isinstance(source, MeanScaleHyperprior) or (source.N, source.M) != (self.N, self.M):
+            raise ValueError(f"warm start needs a mean-scale hyperprior with N={self.N}, M={self.M}")
         if list(source.lambdas) != self.lambdas:
             raise ValueError(f"warm start needs the same lambdas ({self.lambdas}), got {list(source.lambdas)}")
         own = self.state_dict()

@@ -147,6 +147,7 @@ class DiscretizedVAE(AnalysisSynthesis):
     """
 
     kind = "dvae"
+    title = "discretized VAE"
     stride = 16
 
     def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
@@ -257,6 +258,7 @@ class HierarchicalDVAE(CompressionModel):
     """
 
     kind = "hdvae"
+    title = "hierarchical discretized VAE"
 
     def __init__(self, channels: int = 64, latent_channels: int = 16, levels: int = 3, blocks: int = 1,
                  lambdas=(0.0067,)):

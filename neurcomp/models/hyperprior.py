@@ -117,6 +117,7 @@ class FactorizedPrior(AnalysisSynthesis):
     """Balle et al. (2017): y coded under a learned factorized density."""
 
     kind = "factorized"
+    title = "factorized prior"
     stride = 16
 
     def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
@@ -239,6 +240,7 @@ class ScaleHyperprior(_Hyperprior):
     """Balle et al. (2018): a hyperprior predicts the scale of a zero-mean Gaussian for y."""
 
     kind = "scale_hyperprior"
+    title = "scale hyperprior"
     predicts_mean = False
 
     def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
@@ -252,6 +254,7 @@ class MeanScaleHyperprior(_Hyperprior):
     """Minnen et al. (2018) without the context model: the hyperprior predicts mean and scale."""
 
     kind = "hyperprior"
+    title = "mean-scale hyperprior"
 
     def __init__(self, N: int = 128, M: int = 192, lambdas=(0.0067,)):
         super().__init__(N, M, lambdas)

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from ..layers import GDN, conv, deconv
 from ..rec import METHODS, rec_decode, rec_encode
 from .base import Compressed, CompressionModel
+from .hyperprior import AnalysisSynthesis
 from .rate import extend_rate_points, has_training_options, rate_index, training_rate_bpp
 
 LN2 = math.log(2.0)
@@ -106,6 +107,7 @@ class PLN(CompressionModel):
     """Two-level probabilistic ladder network trained with the beta-ELBO; coded with REC."""
 
     kind = "pln"
+    title = "probabilistic ladder network"
     stride = 64
     methods = ("rec",)
     rate_param = "beta"
@@ -161,7 +163,7 @@ class PLN(CompressionModel):
         likelihood head to ``mu_l1 = y`` with ``sigma_l1 = 0.29`` (the std of the unit-width uniform
         noise the coder was trained with) before the per-beta scale offsets. The hyper path and the
         priors start fresh."""
-        if getattr(coder, "N", None) != self.N or getattr(coder, "M", None) != self.M:
+        if not isinstance(coder, AnalysisSynthesis) or (coder.N, coder.M) != (self.N, self.M):
             raise ValueError(f"warm start needs a transform coder with N={self.N}, M={self.M}")
         self.g_a.load_state_dict(coder.g_a.state_dict())
         self.g_s.load_state_dict(coder.g_s.state_dict())

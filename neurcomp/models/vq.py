@@ -252,6 +252,7 @@ class VQAutoencoder(CompressionModel):
     """
 
     kind = "vq"
+    title = "soft VQ autoencoder"
     stride = 4
 
     def __init__(self, channels: int = 64, blocks: int = 2, downsamples: int = 2, dim: int = 16,
