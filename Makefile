@@ -11,7 +11,7 @@ ifneq ($(NEURCOMP_DATA),)
 export NEURCOMP_DATA := $(abspath $(NEURCOMP_DATA))
 endif
 
-.PHONY: book test test-fast install clean
+.PHONY: book book-student notebooks test test-fast install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,14 @@ install: $(BIN)/.installed
 book: $(BIN)/.installed
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+# for a course: the book without solutions (exercises keep their numbers), from the committed outputs
+book-student: $(BIN)/.installed
+	$(BIN)/python -m neurcomp.book.build --student --out _build/student
+
+# every chapter twice, as published and stripped of outputs and solutions: _build/notebooks.zip
+notebooks: $(BIN)/.installed
+	$(BIN)/python -m neurcomp.book.build --notebooks _build/notebooks.zip
 
 test: $(BIN)/.installed
 	@test -z "$(NEURCOMP_DATA)" || test -d "$(NEURCOMP_DATA)" || { echo "NEURCOMP_DATA=$(NEURCOMP_DATA) is not a folder"; exit 2; }

@@ -29,14 +29,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from conftest import toc_pages
+
+from neurcomp.book.build import build_html
 
 yaml = pytest.importorskip("yaml")
 nbformat = pytest.importorskip("nbformat")
@@ -82,19 +82,8 @@ def html_root() -> Path:
             pytest.fail(f"NEURCOMP_BOOK_HTML={given} has no index.html")
         return root
     # the repository's _config.yml, but rendering the committed outputs instead of executing
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cfg["execute"]["execute_notebooks"] = "off"
-    local = cfg.get("sphinx", {}).get("local_extensions") or {}
-    for name, path in local.items():
-        local[name] = str((ROOT / path).resolve())
     shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
-    (OUT / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--config", str(OUT / "_config.yml"),
-           "--path-output", str(OUT), "--warningiserror", "--keep-going", "--all"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    (OUT / "build.log").write_text(proc.stdout + proc.stderr)
+    proc = build_html(OUT, timeout=900)
     assert proc.returncode == 0, (f"the book does not build with zero warnings (log: {OUT / 'build.log'}):\n"
                                   + "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
                                               if "WARNING" in line or "ERROR" in line or "rror" in line)[-3000:])

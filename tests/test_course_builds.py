@@ -1,0 +1,117 @@
+"""The course builds: the notebooks bundle and the student edition of the book (neurcomp.book.build)."""
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, needs_data
+from neurcomp.book import build
+
+CHAPTERS = build.chapters()
+
+
+def _solution_phrases(nb: dict) -> list[str]:
+    """A phrase from every solution of a chapter: the first run of six plain words of its text, else of its code."""
+    phrases, inside, text = [], False, []
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and re.search(r"^:{3,}\{solution-start\}", src, re.M):
+            inside, text = True, []
+            continue
+        if inside:
+            text.append((cell["cell_type"], src))
+            if cell["cell_type"] == "markdown" and re.search(r"^:{3,}\{solution-end\}", src, re.M):
+                inside = False
+                prose = [s for kind, s in text if kind == "markdown"]
+                phrases.append(_phrase(" ".join(prose)) or _phrase(" ".join(s for _, s in text)))
+        elif cell["cell_type"] == "markdown":
+            for m in re.finditer(r"^(:{3,})\{solution\}[^\n]*\n(.*?)^\1\s*$", src, re.M | re.S):
+                body = "\n".join(line for line in m.group(2).splitlines() if not line.startswith(":"))
+                phrases.append(_phrase(body))
+    return [p for p in phrases if p]
+
+
+def _phrase(text: str) -> str | None:
+    text = re.sub(r"\$[^$]*\$|`[^`]*`|\{[a-z:]+\}|\[[^\]]*\]\([^)]*\)|[*_#]", " ", text)
+    for sentence in re.split(r"[.;:!?\n]", text):
+        words = re.findall(r"[A-Za-z]+(?:'[a-z]+)?", sentence)
+        if len(words) >= 6:
+            return " ".join(words[:6])
+    return None
+
+
+def _plain(page: str) -> str:
+    return re.sub(r"\s+", " ", " ".join(re.findall(r"[A-Za-z]+(?:'[a-z]+)?", html.unescape(re.sub(r"<[^>]+>", " ", page)))))
+
+
+def test_the_syllabus_page_is_made_from_the_chapters_and_their_run_times_as_they_are():
+    """book/syllabus.md is what neurcomp.book.build.syllabus() makes now (benchmarks/book.py rewrites it with
+    book.json; the inline SVG is compared by its arrows, its drawing may differ between matplotlib versions)."""
+    committed, made = (ROOT / "book" / "syllabus.md").read_text(), build.syllabus()
+    no_svg = lambda t: re.sub(r"<svg.*?</svg>", "<svg/>", t, flags=re.S)  # noqa: E731
+    assert no_svg(committed) == no_svg(made), "run: python -m neurcomp.book.build --syllabus book/syllabus.md"
+    facts = build.chapter_facts()
+    assert [f["number"] for f in facts] == list(range(1, 10)) and all(f["run_s"] and f["exercises"] for f in facts)
+    assert committed.count("<svg") == 1 and "book/syllabus" in (ROOT / "_toc.yml").read_text()
+    assert all(f["refers_to"] for f in facts[1:])  # every chapter after the first builds on an earlier one
+
+
+def test_every_chapter_has_solutions_to_look_for():
+    assert all(_solution_phrases(json.loads(p.read_text())) for p in CHAPTERS)
+
+
+def test_the_notebooks_bundle_holds_every_chapter_twice_the_student_copy_without_outputs_or_solutions(tmp_path):
+    z = zipfile.ZipFile(build.notebooks_zip(tmp_path / "notebooks.zip"))
+    names = set(z.namelist())
+    for p in CHAPTERS:
+        assert {f"neurcomp-notebooks/with-outputs/{p.name}", f"neurcomp-notebooks/student/{p.name}"} <= names
+        assert z.read(f"neurcomp-notebooks/with-outputs/{p.name}") == p.read_bytes()
+        student = json.loads(z.read(f"neurcomp-notebooks/student/{p.name}"))
+        code = [c for c in student["cells"] if c["cell_type"] == "code"]
+        assert code and not any(c["outputs"] for c in code) and "install" in "".join(code[0]["source"])
+        text = _plain(" ".join("".join(c["source"]) for c in student["cells"]))
+        exercises = sum(":::{exercise}" in "".join(c["source"]) for c in student["cells"])
+        assert exercises == sum(":::{exercise}" in "".join(c["source"]) for c in json.loads(p.read_text())["cells"])
+        for phrase in _solution_phrases(json.loads(p.read_text())):
+            assert phrase not in text, (p.name, phrase)
+    assert len(names) == 2 * len(CHAPTERS) + 1  # and the bundle's README
+
+
+@pytest.mark.slow
+@needs_data
+def test_chapter_1_student_copy_runs_top_to_bottom_in_a_fresh_kernel(tmp_path):
+    nb_path = tmp_path / CHAPTERS[0].name
+    nb_path.write_text(json.dumps(build.student_notebook(json.loads(CHAPTERS[0].read_text()))))
+    env = {**os.environ, "NEURCOMP_PROFILE": "quick", "NEURCOMP_DATA": str(Path(os.environ.get(
+        "NEURCOMP_DATA", ROOT.parent / "shared" / "data")).resolve())}
+    r = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                        "--ExecutePreprocessor.timeout=600", "--output", "ran.ipynb", str(nb_path)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ran = json.loads((tmp_path / "ran.ipynb").read_text())
+    outputs = [o for c in ran["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert outputs and not any(o["output_type"] == "error" for o in outputs)
+
+
+@pytest.mark.slow
+def test_the_student_edition_builds_strictly_without_any_solution(tmp_path):
+    out = tmp_path / "student"
+    proc = build.build_html(out, student=True)
+    assert proc.returncode == 0, "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
+                                           if "WARNING" in line or "ERROR" in line)[-3000:]
+    html_dir = out / "_build" / "html"
+    for p in CHAPTERS:
+        page = (html_dir / p.relative_to(ROOT).with_suffix(".html")).read_text()
+        text = _plain(page)
+        n = int(p.name[:2])
+        exercises = sum(":::{exercise}" in "".join(c["source"]) for c in json.loads(p.read_text())["cells"])
+        assert all(f"Exercise {n}.{k}" in html.unescape(re.sub(r"<[^>]+>", " ", page)) for k in range(1, exercises + 1)), p
+        assert "solution-content" not in page and "Solution to" not in page, p.name
+        for phrase in _solution_phrases(json.loads(p.read_text())):
+            assert phrase not in text, (p.name, phrase)
