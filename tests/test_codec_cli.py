@@ -14,7 +14,7 @@ from neurcomp import BitstreamError, results
 from neurcomp.cli import main
 from neurcomp.codec import compress_image, decompress_stream
 from neurcomp.container import unpack
-from neurcomp.zoo import list_models
+from neurcomp.zoo import list_models, resolve
 
 
 def _image(tmp_path, h=80, w=112, name="img.png"):
@@ -75,7 +75,7 @@ def test_cli_eval_json_fields(tiny_zoo, tmp_path):
     out = tmp_path / "e.json"
     assert main(["eval", "--images", str(tmp_path), "--model", "tiny@0.0067", "--json", str(out)]) == 0
     f = results.read(out)
-    assert len(f.records) == 2 and f.provenance["weights"] == {"tiny": list_models()[0]["sha256"][:16]}
+    assert len(f.records) == 2 and f.provenance["weights"] == {"tiny": resolve("tiny@0.0067")["sha256"][:16]}
     assert len(f.provenance["run_id"]) == 12 and f.provenance["command"].startswith("neurcomp eval --images ")
     for r in f.records:
         assert r.group == tmp_path.name and r.model == "tiny@0.0067" and r.base == "tiny" and r.value == 0.0067
