@@ -4,9 +4,10 @@ Part of :mod:`neurcomp.book`. Both start from the committed chapters (their outp
 ``benchmarks/book.py``), so they run in minutes without executing a cell:
 
 - :func:`build_html` renders the book with Jupyter Book 1 from the committed outputs (execution
-  off), strictly (a warning fails it); ``student=True`` sets sphinx-exercise's ``hide_solutions``, so
-  every solution (text, code and figures of a gated solution) is left out while the exercises keep
-  their numbers;
+  off), strictly (a warning fails it); ``student=True`` renders copies of the chapters without their
+  solutions (:func:`student_notebook` with the other outputs kept: text, code and figures of every
+  solution are left out, the exercises keep their numbers; sphinx-exercise's own ``hide_solutions``
+  leaves the gated solutions' code and figures in);
 - :func:`notebooks_zip` writes every chapter of ``_toc.yml`` twice: ``with-outputs/`` as committed and
   ``student/`` without outputs and without solutions (each notebook's first cell installs neurcomp
   where it is missing, as on Colab).
@@ -30,6 +31,7 @@ import argparse
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -50,7 +52,7 @@ def chapters(root: Path = ROOT) -> list[Path]:
 
 
 def config(student: bool = False, root: Path = ROOT) -> dict:
-    """The repository's ``_config.yml`` for a build from the committed outputs (``student``: no solutions)."""
+    """The repository's ``_config.yml`` for a build from the committed outputs (``student``: its title)."""
     import yaml  # comes with the book extra (jupyter-book)
 
     cfg = yaml.safe_load((root / "_config.yml").read_text())
@@ -60,7 +62,6 @@ def config(student: bool = False, root: Path = ROOT) -> dict:
     for name, path in local.items():  # the config is written elsewhere: absolute paths to book/_ext
         local[name] = str((root / path).resolve())
     if student:
-        sphinx.setdefault("config", {})["hide_solutions"] = True
         cfg["title"] = cfg.get("title", "") + " (student edition)"
     return cfg
 
@@ -72,6 +73,15 @@ def build_html(out: Path, student: bool = False, root: Path = ROOT, timeout: flo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "_config.yml").write_text(yaml.safe_dump(config(student, root), sort_keys=False))
+    if student:  # the sources again, every chapter without its solutions
+        src = out / "src"
+        shutil.rmtree(src, ignore_errors=True)
+        shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns("_build", "*.ipynb_checkpoints"))
+        shutil.copy(root / "_toc.yml", src / "_toc.yml")
+        for path in chapters(root):
+            nb = student_notebook(json.loads(path.read_text()), keep_outputs=True)
+            (src / path.relative_to(root)).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        root = src
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--config", str(out / "_config.yml"),
            "--path-output", str(out), "--warningiserror", "--keep-going", "--all"]
@@ -80,20 +90,21 @@ def build_html(out: Path, student: bool = False, root: Path = ROOT, timeout: flo
     return proc
 
 
-def student_notebook(nb: dict) -> dict:
-    """A copy of a notebook without outputs and without solutions: ``{solution}`` directives and everything
-    from a ``{solution-start}`` to its ``{solution-end}`` (cells and parts of cells). Exercises stay."""
+def student_notebook(nb: dict, keep_outputs: bool = False) -> dict:
+    """A copy of a notebook without solutions (``{solution}`` directives and everything from a
+    ``{solution-start}`` to its ``{solution-end}``, cells and parts of cells) and, unless ``keep_outputs``,
+    without outputs. Exercises stay."""
     nb = copy.deepcopy(nb)
     cells, inside = [], False
     for cell in nb["cells"]:
         if cell["cell_type"] != "markdown":
             if not inside:
-                if cell["cell_type"] == "code":
+                if cell["cell_type"] == "code" and not keep_outputs:
                     cell["outputs"], cell["execution_count"] = [], None
                 cells.append(cell)
             continue
         text, inside = _without_gated_solutions("".join(cell["source"]), inside)
-        text = _without_solution_blocks(text)
+        text = _without_solution_blocks(text).replace("Solutions are hidden; click to reveal them.", "")
         if text.strip():
             cell["source"] = text.strip("\n").splitlines(keepends=True)
             cells.append(cell)
