@@ -241,14 +241,16 @@ def dependency_svg(facts: list[dict]) -> str:
         columns.setdefault(d, []).append(n)
     pos = {n: (d, -i + (len(ns) - 1) / 2) for d, ns in columns.items() for i, n in enumerate(ns)}
     with plt.rc_context({"svg.hashsalt": "neurcomp-syllabus", "svg.fonttype": "none", "font.size": 10}):
-        fig, ax = plt.subplots(figsize=(7, 2.6))
+        fig, ax = plt.subplots(figsize=(7, 3.0))
         for f in facts:
             for r in f["refers_to"]:
+                skip = depth[f["number"]] - depth[r] > 1  # an arrow past a column bends around it
                 ax.annotate("", xy=pos[f["number"]], xytext=pos[r], arrowprops={
-                    "arrowstyle": "-|>", "color": "0.45", "shrinkA": 14, "shrinkB": 14, "lw": 1})
+                    "arrowstyle": "-|>", "color": "0.45", "shrinkA": 16, "shrinkB": 16, "lw": 1,
+                    "connectionstyle": f"arc3,rad={-0.35 if skip else 0}"})
         for f in facts:
             x, y = pos[f["number"]]
-            ax.text(x, y, str(f["number"]), ha="center", va="center", fontsize=11, fontweight="bold",
+            ax.text(x, y, str(f["number"]), ha="center", va="center", fontsize=13, fontweight="bold",
                     bbox={"boxstyle": "round,pad=0.45", "fc": "#E8F1FA", "ec": "#0072B2"})
         ax.set_xlim(-0.5, max(depth.values()) + 0.5)
         ax.set_ylim(min(y for _, y in pos.values()) - 0.7, max(y for _, y in pos.values()) + 0.7)
