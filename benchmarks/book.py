@@ -35,9 +35,9 @@ try:
     import neurcomp  # noqa: F401
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
-from neurcomp.book import build  # noqa: E402
+from neurcomp.book import build as book_build  # noqa: E402
 
-chapters = build.chapters  # the notebooks of _toc.yml, in its order
+chapters = book_build.chapters  # the notebooks of _toc.yml, in its order
 
 
 def jupyter_book() -> str:
@@ -61,7 +61,7 @@ def time_chapter(path: Path, env: dict, timeout: int, inplace: bool = False) -> 
 def time_render(env: dict) -> float:
     """Seconds to render the HTML from the committed outputs (execution off), into a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "_config.yml").write_text(yaml.safe_dump(build.config(), sort_keys=False))
+        (Path(tmp) / "_config.yml").write_text(yaml.safe_dump(book_build.config(), sort_keys=False))
         t0 = time.perf_counter()
         subprocess.run([jupyter_book(), "build", str(ROOT), "--config", str(Path(tmp) / "_config.yml"),
                         "--path-output", tmp, "--warningiserror", "--keep-going", "--all", "-q"],
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     args.json.write_text(json.dumps(nan_to_none(result), indent=2) + "\n")
     print(f"wrote {args.json}")
     if args.json.resolve() == (ROOT / "benchmarks" / "results" / "book.json").resolve():
-        (ROOT / "book" / "syllabus.md").write_text(build.syllabus())  # its run times come from book.json
+        (ROOT / "book" / "syllabus.md").write_text(book_build.syllabus())  # its run times come from book.json
         print("wrote book/syllabus.md")
     return 0 if all(r["ok"] for r in rows) else 1
 
