@@ -122,8 +122,9 @@ def main(argv=None) -> int:
                           key=lambda r: r["chapter"])
             total = sum(r["seconds"] for r in rows)
             print(f"{'all chapters (with the earlier rows)':42s} {total + render:8.1f}  ({(total + render) / 60:.1f} min)")
-            if build is None and earlier.get("build_s") is not None:  # keep the earlier build's time, marked as such
-                build, build_note = earlier["build_s"], earlier.get("build_note") or "measured by an earlier run"
+    earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    if build is None and earlier.get("profile") == args.profile and earlier.get("build_s") is not None:
+        build, build_note = earlier["build_s"], earlier.get("build_note") or "measured by an earlier run"  # kept, marked
     result = {"profile": args.profile, "cpus": os.cpu_count(), "loadavg": list(os.getloadavg()),
               "budget_s": args.budget, "chapters": rows, "render_s": round(render, 1),
               "chapters_plus_render_s": round(total + render, 1), "build_s": None if build is None else round(build, 1)}

@@ -81,7 +81,14 @@ class Chapter:
         """
         line = f"chapter run time: {self.elapsed():.0f} s (profile {self.profile})"
         print(line)
-        return line
+        return ShownText(line)  # printed once: as a cell's last value it is not shown again
+
+
+class ShownText(str):
+    """A string that was already shown: as a cell's last value it does not display a second time."""
+
+    def _ipython_display_(self) -> None:
+        pass
 
 
 def _inline_figures() -> None:

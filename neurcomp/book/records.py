@@ -14,6 +14,7 @@ import torch
 from .. import baselines, data, metrics, plotting
 from ..codec import compress_image, decompress_stream, stream_info
 from ..evaluate import evaluate_model
+from .chapter import ShownText
 
 
 def evaluate_networks(images, nets: Mapping[str, Sequence[dict]], crop=None, method: str | None = None,
@@ -513,13 +514,6 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Any], markdow
         return ShownText(md)
     print(text)
     return ShownText(text)
-
-
-class ShownText(str):
-    """A string that was already shown: as a cell's last value it does not display a second time."""
-
-    def _ipython_display_(self) -> None:
-        pass
 
 
 def _in_kernel() -> bool:
