@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from neurcomp import results  # noqa: E402
 from neurcomp.container import SIDE_INFO_METHODS  # noqa: E402
 from neurcomp.evaluate import to_records  # noqa: E402
 from neurcomp.models import MODEL_CLASSES  # noqa: E402
+from neurcomp.book.benchmarks import installed_weights  # noqa: E402
 from neurcomp.results import Record, group_name, row_label  # noqa: E402
 from neurcomp.zoo import list_models  # noqa: E402
 
@@ -33,16 +35,22 @@ from neurcomp.zoo import list_models  # noqa: E402
 ANCHOR = "mshp"
 
 
+@functools.lru_cache(maxsize=1)
+def _entries() -> tuple:
+    """The installed networks' cards, read once per run (a script converts hundreds of rows)."""
+    return tuple(list_models())
+
+
 def title(base: str) -> str:
     """What tables call the shipped network ``base`` (its class's ``title``, else its kind, else ``base``)."""
-    kind = next((e["kind"] for e in list_models() if e["base"] == base), None)
+    kind = next((e["kind"] for e in _entries() if e["base"] == base), None)
     cls = MODEL_CLASSES.get(kind)
     return (cls.title or cls.kind) if cls else base
 
 
 def model_name(base: str, value: float) -> str:
     """The shipped rate point of ``base`` at ``value`` (``"pln@150"``), else ``base@value``."""
-    return next((e["name"] for e in list_models() if e["base"] == base and e["value"] == value), f"{base}@{value:g}")
+    return next((e["name"] for e in _entries() if e["base"] == base and e["value"] == value), f"{base}@{value:g}")
 
 
 def codec_records(rows, group: str) -> list[Record]:
@@ -61,7 +69,7 @@ def network_records(rows, group: str) -> list[Record]:
         rs = [{k: v for k, v in r.items() if k not in ("base", "kind", "lambda", "ms_ssim_db")}
               for r in rows if r["model"] == model]
         base = model.split("@")[0]
-        value = next((e["value"] for e in list_models() if e["name"] == model), None)
+        value = next((e["value"] for e in _entries() if e["name"] == model), None)
         out += to_records(rs, group, title(base), base, value, role="anchor" if base == ANCHOR else "")
     return out
 
@@ -145,11 +153,6 @@ FILE_LAYOUT = {"baselines": "baselines", "codec": "codec", "codec_held_out": "co
                "rec_betas": "rec", "vq": "vq", "sga": "sga", "bitsback": "bitsback"}
 
 
-def _installed(bases) -> dict:
-    found = {e["base"]: e["sha256"][:16] for e in list_models()}
-    return {b: found.get(b) for b in sorted(bases)}
-
-
 def _recorded_weights(d) -> dict | None:
     """What a file of the older layout recorded about its weights (None: nothing)."""
     if (d.get("provenance") or {}).get("weights") is not None:
@@ -167,7 +170,7 @@ def write(path, layout: str, d: dict):
     to_recs, raw = LAYOUTS[layout]
     recs = to_recs(d)
     bases = {r.base for r in recs if r.method not in results.CODECS}
-    prov = results.provenance(weights=_installed(bases))
+    prov = results.provenance(weights=installed_weights(sorted(bases)))
     return results.write(path, recs, prov, **{k: v for k, v in d.items() if k not in raw and k != "provenance"})
 
 

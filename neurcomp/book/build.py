@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import re
 import shutil
@@ -255,8 +256,6 @@ def dependency_svg(facts: list[dict]) -> str:
         ax.set_xlim(-0.5, max(depth.values()) + 0.5)
         ax.set_ylim(min(y for _, y in pos.values()) - 0.7, max(y for _, y in pos.values()) + 0.7)
         ax.axis("off")
-        import io
-
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
         plt.close(fig)
