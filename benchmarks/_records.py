@@ -164,13 +164,14 @@ def _recorded_weights(d) -> dict | None:
     return None
 
 
-def write(path, layout: str, d: dict):
+def write(path, layout: str, d: dict, **more):
     """Write a benchmark's output ``d`` (its own layout ``layout``) as a results file at ``path``,
-    recording the installed weights of every network its records used."""
+    recording the installed weights of every network its records used (``more``: further provenance, e.g.
+    the ``run_id`` and number of ``starts`` of a run that was interrupted and went on)."""
     to_recs, raw = LAYOUTS[layout]
     recs = to_recs(d)
     bases = {r.base for r in recs if r.method not in results.CODECS}
-    prov = results.provenance(weights=installed_weights(sorted(bases)))
+    prov = results.provenance(weights=installed_weights(sorted(bases)), **more)
     return results.write(path, recs, prov, **{k: v for k, v in d.items() if k not in raw and k != "provenance"})
 
 

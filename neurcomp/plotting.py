@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
+
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -26,12 +28,21 @@ __all__ = [
     "METRIC_LABELS",
     "BPP_LABEL",
     "set_style",
+    "legibility",
+    "COLUMN_WIDTH_IN",
+    "MIN_FONT_PT",
     "style_for",
     "rd_plot",
     "rd_plot_records",
     "plot_reference",
     "image_grid",
 ]
+
+#: the book's text column, in inches: a figure drawn at most this wide is shown at (nearly) its natural
+#: size, so that its fonts keep their size in points (688 px at 96 px per inch in the HTML theme)
+COLUMN_WIDTH_IN = 7.2
+#: the smallest font a figure may use, in points (at a width of at most :data:`COLUMN_WIDTH_IN`)
+MIN_FONT_PT = 9.0
 
 #: colour cycle (colour-blind friendly, after Okabe & Ito) used by :func:`set_style`
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -97,7 +108,7 @@ def set_style() -> None:
     mpl.rcParams.update(
         {
             "figure.dpi": 110,
-            "figure.figsize": (6.0, 4.0),
+            "figure.figsize": (COLUMN_WIDTH_IN, 3.2),
             "savefig.dpi": 110,
             "savefig.bbox": "tight",
             "font.size": 10,
@@ -106,6 +117,8 @@ def set_style() -> None:
             "xtick.labelsize": 9,
             "ytick.labelsize": 9,
             "legend.fontsize": 9,
+            "legend.title_fontsize": 9,
+            "figure.titlesize": 11,
             "legend.frameon": False,
             "axes.grid": True,
             "grid.alpha": 0.3,
@@ -118,6 +131,36 @@ def set_style() -> None:
             "image.interpolation": "nearest",
         }
     )
+
+
+def legibility(fig) -> list[str]:
+    """What keeps a figure from being legible in the book's text column (an empty list: nothing).
+
+    A figure wider than :data:`COLUMN_WIDTH_IN` is shrunk to the column, and so are its fonts; any
+    visible text under :data:`MIN_FONT_PT` is too small even at the figure's natural size.
+
+    Example:
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots(figsize=(10, 3)); _ = ax.set_title("t", fontsize=7)
+        >>> legibility(fig)
+        ['10.00 in wide (the text column holds 7.2 in)', 'text at 7 pt (at least 9 pt): t']
+        >>> plt.close(fig)
+    """
+    from matplotlib.text import Text  # matplotlib: heavy, needed only to draw
+
+    problems = []
+    # the width of the saved image ("savefig.bbox": "tight" adds what sticks out, e.g. a legend beside the axes)
+    width = max(float(fig.get_size_inches()[0]), fig.get_tightbbox(fig.canvas.get_renderer()).width)
+    if width > 1.02 * COLUMN_WIDTH_IN:  # (the tight bounding box may add a hair to a figure of exactly the width)
+        problems.append(f"{width:.2f} in wide (the text column holds {COLUMN_WIDTH_IN:g} in)")
+    small = {}
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT - 1e-6:
+            small.setdefault(round(float(t.get_fontsize()), 1), t.get_text().strip().replace("\n", " ")[:30])
+    if small:
+        problems.append(f"text at {', '.join(f'{s:g}' for s in sorted(small))} pt (at least {MIN_FONT_PT:g} pt): "
+                        + "; ".join(small.values()))
+    return problems
 
 
 def _norm(name: str) -> str:
@@ -250,15 +293,16 @@ def image_grid(
     inset: tuple[int, int, int, int] | None = None,
     zoom: float = 3,
     ncols: int | None = None,
-    size: float = 3.2,
+    size: float | None = None,
 ):
     """Show images side by side, optionally with a zoomed inset of the same region in each.
 
     ``images`` are tensors ``[3, H, W]`` in ``[0, 1]`` or uint8 arrays ``[H, W, 3]`` (same size
     for a fair inset). ``inset=(y0, x0, h, w)`` in pixels marks that region with a rectangle on
     each image and shows it enlarged ``zoom`` times (nearest neighbour) in the lower-right
-    corner. ``ncols`` defaults to all in one row (at most 4); ``size`` is inches per panel.
-    Returns the Figure.
+    corner. ``ncols`` defaults to all in one row, up to three images (four: two rows of two);
+    ``size`` is inches per panel, by default the text column (:data:`COLUMN_WIDTH_IN`) shared by the
+    columns. Returns the Figure.
 
     Example:
         >>> fig = image_grid([torch.rand(3, 64, 96)] * 2, ["a", "b"], inset=(8, 8, 16, 16))
@@ -274,8 +318,9 @@ def image_grid(
         raise ValueError("image_grid needs at least one image")
     if titles is not None and len(titles) != n:
         raise ValueError(f"got {n} images but {len(titles)} titles")
-    ncols = min(n, 4) if ncols is None else max(1, int(ncols))
+    ncols = (n if n <= 3 else 2 if n == 4 else 3) if ncols is None else max(1, int(ncols))
     nrows = -(-n // ncols)
+    size = COLUMN_WIDTH_IN / ncols if size is None else float(size)
     h0, w0 = arrays[0].shape[:2]
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * h0 / w0 + 0.3), squeeze=False)
     for k, ax in enumerate(axes.flat):
@@ -284,8 +329,9 @@ def image_grid(
             continue
         arr = arrays[k]
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, interpolation="nearest")
-        if titles is not None:
-            ax.set_title(titles[k])
+        if titles is not None:  # wrapped to the panel's width (about 5.5 pt per character at 10 pt)
+            width = max(12, int(size * 72 / 5.5))
+            ax.set_title("\n".join(textwrap.fill(line, width) for line in str(titles[k]).split("\n")), fontsize=10)
         if inset is None:
             continue
         y0, x0, hh, ww = (int(v) for v in inset)

@@ -160,7 +160,7 @@ def provenance(command: str | None = None, weights: Mapping[str, str | None] | N
     the weights fingerprints it depends on, when, and the versions."""
     import torch  # a heavy import only for its version string
 
-    return {"command": command or " ".join(["python", *sys.argv]), "run_id": uuid.uuid4().hex[:12],
+    return {"command": command or " ".join(["python", *sys.argv]), "run_id": more.pop("run_id", None) or uuid.uuid4().hex[:12],
             "weights": dict(weights or {}),
             "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "neurcomp": __version__, "torch": torch.__version__, "python": platform.python_version(),

@@ -5,7 +5,9 @@ executed here, so the build takes seconds) with warnings as errors, into ``_buil
 Then headless Chromium, with every network request refused, opens every page of ``_toc.yml`` and checks:
 
 - every figure is there and is not empty (loaded, and not one flat colour); figures captioned in
-  their cell are <figure>s with the caption and real alt text (not a file path);
+  their cell are <figure>s with the caption and real alt text (not a file path); no figure is shown
+  at under 60 % of its natural width (its fonts would shrink below legibility);
+- no table or printed output is clipped or runs past the text column (wide ones scroll);
 - no Markdown table is left as a line of pipes;
 - math is rendered by the local MathJax (no raw ``\\(``, ``\\[`` or ``$$`` left in the text, no TeX errors);
 - every widget renders, and moving each slider of a pre-rendered explorer changes what is shown;
@@ -148,6 +150,17 @@ return {
   widgetErrors: Array.from(document.querySelectorAll('.jupyter-widgets')).filter(w => /Error|error/.test(w.className))
                        .map(w => w.textContent.slice(0, 120)),
   sliders: document.querySelectorAll('.widget-slider .noUi-handle').length,
+  // a figure shown narrower than 60 % of its natural width has its fonts shrunk below legibility
+  shrunk: imgs.filter(i => (i.getAttribute('src') || '').includes('_images/') && i.getBoundingClientRect().width > 0
+                           && i.getBoundingClientRect().width < 0.6 * i.naturalWidth)
+              .map(i => ({src: i.getAttribute('src'), shown: Math.round(i.getBoundingClientRect().width),
+                          natural: i.naturalWidth})),
+  // a table or printed output that is wider than its box and cannot be scrolled, or runs past the column
+  clipped: Array.from(article.querySelectorAll('table, .cell_output pre, .output pre, .cell_output .output'))
+               .filter(e => e.getBoundingClientRect().width > 0)
+               .filter(e => (e.scrollWidth > e.clientWidth + 2 && !['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+                            || e.getBoundingClientRect().right > article.getBoundingClientRect().right + 2)
+               .map(e => e.tagName + ': ' + e.textContent.trim().slice(0, 60)),
   captioned: Array.from(article.querySelectorAll('figure')).filter(f => f.querySelector('img[src*="_images/"]'))
                .map(f => ({alt: f.querySelector('img').getAttribute('alt') || '',
                            caption: (f.querySelector('figcaption') || {textContent: ''}).textContent.trim()})),
@@ -303,6 +316,8 @@ def test_page_renders_offline(browser, html_root, page):
     assert not broken, f"{page}: images that did not load: {broken}"
     flat = [f["src"] for f in figures if _flat((target.parent / unquote(f["src"])).resolve())]
     assert not flat, f"{page}: empty (single-colour) figures: {flat}"
+    assert not facts["shrunk"], f"{page}: figures shown at under 60 % of their natural width: {facts['shrunk'][:3]}"
+    assert not facts["clipped"], f"{page}: tables or outputs clipped or wider than the text column: {facts['clipped'][:3]}"
 
     # math: rendered by MathJax, no TeX left as text, no TeX errors
     assert not facts["mathUnrendered"], f"{page}: math not rendered: {facts['mathUnrendered'][:5]}"

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import picture
 from neurcomp.bitsback import _pack, compress_archive, read_header

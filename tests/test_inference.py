@@ -1,11 +1,10 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from neurcomp.inference import (annealed_temperature, expected_round, optimize_latents, rounding_up_probability,
-                                sga_round, ste_round, true_loss)
+                                sga_round, ste_round)
 from neurcomp.models import MeanScaleHyperprior
 
 
@@ -78,6 +77,32 @@ def test_sga_lowers_true_loss_and_stream_matches(small_model):
 
 def test_codec_schedule_is_the_papers_at_2000_steps():
     from neurcomp.inference import schedule_for
-    assert schedule_for(2000) == {"t0": 700, "c": 0.001}
+    assert schedule_for(2000) == {"tau0": 0.5, "t0": 700, "c": 0.001}
     s = schedule_for(200)
-    assert annealed_temperature(200, t0=s["t0"], c=s["c"]) < 0.5 * math.exp(-1.2)
+    assert annealed_temperature(200, **s) < 0.5 * math.exp(-1.2)
+
+
+def test_short_runs_anneal_by_default_and_record_their_schedule(small_model):
+    """500 steps used to keep t0 = 700, i.e. tau = 0.5 throughout: the default now scales to the budget."""
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    res = optimize_latents(small_model, x, 1, method="sga", steps=40, record_every=10)
+    assert res.schedule == {"tau0": 0.5, "t0": 14, "c": 0.05}
+    assert res.steps[-1] == 30 and res.tau[0] == 0.5
+    assert res.tau[-1] == annealed_temperature(30, **res.schedule) < 0.25  # falling to the paper's final 0.14
+    fixed = optimize_latents(small_model, x, 1, method="sga", steps=40, record_every=10, t0=700, c=0.001)
+    assert fixed.schedule["t0"] == 700 and set(fixed.tau) == {0.5}
+
+
+def test_another_lambda_moves_along_the_rate_points_curve():
+    """``lmbda`` changes only the loss's trade-off: the rate point's own lambda reproduces the default run
+    exactly, and a larger lambda spends more bits on the same decoder (an equal-rate comparison's knob)."""
+    from neurcomp.zoo import load_pretrained
+    model, ri, _ = load_pretrained("mshp@0.0067")
+    lam = model.lambdas[ri]
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    base = optimize_latents(model, x, ri, method="sga", steps=30, record_every=30)
+    same = optimize_latents(model, x, ri, method="sga", steps=30, record_every=30, lmbda=lam)
+    assert torch.equal(base.y_symbols, same.y_symbols) and base.final == same.final
+    rates = [optimize_latents(model, x, ri, method="sga", steps=30, record_every=30, lmbda=v).final["bpp"][0]
+             for v in (lam / 4, lam * 4)]
+    assert rates[0] < base.final["bpp"][0] < rates[1]

@@ -18,7 +18,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import needs_data
 from neurcomp import BitstreamError
 from neurcomp.codec import compress_image, decompress_stream
 from neurcomp.container import pack, unpack

@@ -1,4 +1,5 @@
-"""Sphinx extension: figures and exercises are numbered by chapter ("Figure 6.1", "Exercise 6.1").
+"""Sphinx extension: figures, exercises and equations are numbered by chapter ("Figure 6.1", "Exercise 6.1",
+"(6.1)").
 
 The captions in the chapters' cell metadata start with the chapter's own number, which the text
 also uses. Jupyter Book 1 switches Sphinx's ``numfig`` on whatever ``_config.yml`` says (and so does
@@ -8,6 +9,12 @@ sphinx-exercise), and Sphinx would then put a second, book-wide number in front 
 ``book/06_*`` is "Exercise 6.k", in its title, in its solution's title ("Solution to Exercise 6.k")
 and wherever sphinx-exercise asks for its number. References to an exercise give their own text,
 ``{ref}`exercise 4 <ch1-ex4>```, since ``{numref}`` needs ``numfig``.
+
+Display equations are numbered per page by Sphinx, (1), (2), ...; in a chapter they become (6.1), (6.2),
+... where they are shown and wherever ``{eq}`` refers to them, so that the three kinds of numbers agree.
+
+The pages also load ``_static/neurcomp.css`` (from ``book/_ext/_static``): wide tables scroll instead of
+being clipped, long printed lines wrap, and figures are shown at their natural size up to the column.
 """
 from __future__ import annotations
 
@@ -48,8 +55,32 @@ def _number_exercises(app, env) -> list[str]:
     return [d for d in new.keys() | old.keys() if new.get(d) != old.get(d)]
 
 
+def _chapter_equations(app, env) -> list[str]:
+    """(env-get-updated) Sphinx's number of an equation, an int per page, becomes "6.2" in chapter 6 (for
+    ``{eq}`` references; an equation of a page read again this build is an int again)."""
+    domain = env.get_domain("math")
+    for label, (docname, number) in list(domain.equations.items()):
+        ch = _chapter(docname)
+        if ch and isinstance(number, int):
+            domain.equations[label] = (docname, f"{ch[0]}.{number}")
+    return []
+
+
+def _show_chapter_equations(app, doctree, docname) -> None:
+    """(doctree-resolved) A chapter's display equations are shown as (6.1), (6.2), ..."""
+    ch = _chapter(docname)
+    if not ch:
+        return
+    for node in doctree.findall(nodes.math_block):
+        if isinstance(node.get("number"), int):
+            node["number"] = f"{ch[0]}.{node['number']}"
+
+
 def setup(app):
     app.connect("config-inited", _no_numfig, priority=900)
+    app.add_css_file("neurcomp.css")
     # after the toctree collector, which resets env.toc_fignumbers (priority 500)
     app.connect("env-get-updated", _number_exercises, priority=900)
+    app.connect("env-get-updated", _chapter_equations, priority=900)
+    app.connect("doctree-resolved", _show_chapter_equations)
     return {"version": "2", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -110,9 +110,10 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
                                                "--repeat", "3"), ("mshp",), 3,
               "our codec's speed against CompressAI's on the same architecture",
               needs="benchmarks/.venv-compressai (bash benchmarks/setup_compressai.sh)"),
-    Benchmark("sga", "sga.py", ("--images", "4", "--crop", "128", "--steps", "500", "--sga-steps", "2000",
-                                "--lambdas", *_LAMBDAS), ("mshp",), 60,
-              "amortized vs SGA and its ablations (MAP, STE, uniform noise, det. annealing), 4 crops of 128 px"),
+    Benchmark("sga", "sga.py", ("--images", "4", "--crop", "128", "--steps", "2000", "--sga-steps", "500",
+                                "--lambdas", *_LAMBDAS), ("mshp",), 150,
+              "amortized vs SGA and its ablations A1-A4 (MAP, STE, uniform noise, det. annealing) at the paper's "
+              "2000 steps, SGA also at 500, annealed; 4 crops of 128 px (resumable)"),
     Benchmark("bitsback", "bitsback.py", ("--images", "4", "--crop", "128", "--steps", "2000",
                                           "--lambdas", *_LAMBDAS), ("mshp", "bitsback"), 150,
               "amortized, SGA, SGA + bits-back and its ablations, 4 crops of 128 px; the archive curve"),
@@ -176,11 +177,41 @@ class Result:
 
     @property
     def command(self) -> str:
-        """The recorded command, else the registry's (marked ``(registry)``)."""
+        """The recorded command, else the one ``benchmarks/all.py`` runs for this file (marked so)."""
         prov = (self.data or {}).get("provenance") or {}
         if prov.get("command"):  # absolute paths of the machine that ran it shown as a reader's paths
-            return " ".join(shown_path(w) if w.startswith("/") else w for w in prov["command"].split())
-        return self.spec.command_line() + "  (registry)" if self.spec else "(not recorded)"
+            return " ".join(_reader_path(w) for w in prov["command"].split())
+        return self.spec.command_line() + NOT_RECORDED if self.spec else "(not recorded)"
+
+    @property
+    def command_markdown(self) -> str:
+        """:attr:`command` for a Markdown table: the command in code formatting (so that ``--`` stays two
+        hyphens and it can be copied), the marker after it."""
+        cmd = self.command
+        if cmd.endswith(NOT_RECORDED):
+            return f"`{cmd[: -len(NOT_RECORDED)]}`{NOT_RECORDED}"
+        return cmd if cmd.startswith("(") else f"`{cmd}`"
+
+
+def _reader_path(word: str) -> str:
+    """A word of a recorded command as a reader may see it: an absolute path into a checkout of this repository
+    (on whichever machine ran the command) from the repository's folder on, any other absolute path as
+    :func:`~neurcomp.book.chapter.shown_path` shows it; the same on every machine that shows it.
+
+    >>> _reader_path("/work/main/benchmarks/results/codec.json"), _reader_path("--json")
+    ('benchmarks/results/codec.json', '--json')
+    """
+    if not word.startswith("/"):
+        return word
+    parts = Path(word).parts
+    for top in ("benchmarks", "checkpoints", "configs", "runs", "book"):
+        if top in parts[1:]:
+            return "/".join(parts[parts.index(top, 1):])
+    return shown_path(word)
+
+
+#: after a command the results file did not record: the one ``benchmarks/all.py`` runs for it
+NOT_RECORDED = " (not recorded; benchmarks/all.py's)"
 
 
 def check(spec: Benchmark | None, d: Mapping[str, Any] | None, installed: Mapping[str, str | None] | None = None):

@@ -220,7 +220,7 @@ def chapter_facts(root: Path = ROOT) -> list[dict]:
         md = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
         n = int(path.name[:2])
         words = len(re.findall(r"[A-Za-z]+", re.sub(r"\$[^$]*\$|```.*?```", " ", md, flags=re.S)))
-        out.append({"number": n, "file": path.stem, "title": md.split("\n", 1)[0].lstrip("# ").strip(), "words": words,
+        out.append({"number": n, "file": path.stem, "title": re.sub(r"^\d+\.\s+", "", md.split("\n", 1)[0].lstrip("# ").strip()), "words": words,
                     "reading_min": round(words / 200), "exercises": len(re.findall(r"^:{3,}\{exercise\}", md, re.M)),
                     "run_s": seconds.get(path.stem),
                     "refers_to": sorted({int(m) for m in re.findall(r"[Cc]hapters? (\d+)", md)} & set(range(1, n)))})

@@ -45,6 +45,8 @@ class Chapter:
     device: torch.device
     data_dir: Path
     t_start: float = field(default_factory=time.perf_counter)
+    #: figures shown so far that are not legible in the text column (:func:`neurcomp.plotting.legibility`)
+    figure_problems: list = field(default_factory=list)
 
     @property
     def quick(self) -> bool:
@@ -74,6 +76,13 @@ class Chapter:
     def done(self) -> str:
         """The chapter's last line: its run time in seconds and the profile (printed and returned).
 
+        Raises
+        ------
+        AssertionError
+            When a figure of the chapter was not legible in the text column: drawn wider than
+            :data:`neurcomp.plotting.COLUMN_WIDTH_IN` or with text under :data:`neurcomp.plotting.MIN_FONT_PT`
+            (checked as each figure is shown, in a Jupyter kernel; the build and nbval then fail here).
+
         Examples
         --------
         >>> line = Chapter("quick", torch.device("cpu"), Path(".")).done()  # doctest: +ELLIPSIS
@@ -81,6 +90,8 @@ class Chapter:
         """
         line = f"chapter run time: {self.elapsed():.0f} s (profile {self.profile})"
         print(line)
+        assert not self.figure_problems, ("figures not legible in the text column:\n  "
+                                          + "\n  ".join(self.figure_problems))
         return ShownText(line)  # printed once: as a cell's last value it is not shown again
 
 
@@ -100,6 +111,39 @@ def _inline_figures() -> None:
     ip = get_ipython()
     if ip is not None and type(ip).__name__ == "ZMQInteractiveShell":
         ip.run_line_magic("matplotlib", "inline")
+
+
+def _check_figures(ch: Chapter) -> None:
+    """In a Jupyter kernel: check every figure as it is shown (:func:`neurcomp.plotting.legibility`) and
+    note the problems, with the cell's number, in ``ch.figure_problems``; the figure is shown as before."""
+    try:
+        from IPython import get_ipython  # IPython: present only in a kernel
+        from matplotlib.figure import Figure  # matplotlib: heavy, needed only to draw
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None or type(ip).__name__ != "ZMQInteractiveShell":
+        return
+    formatter = ip.display_formatter.formatters["image/png"]
+    try:
+        show_png = formatter.lookup_by_type(Figure)
+    except KeyError:
+        return
+    show_png = getattr(show_png, "shows_png", show_png)  # a chapter set up twice checks once
+
+    shown = [0]  # figures shown so far (a count: the figures themselves are closed after showing)
+
+    def checked_png(fig, *args, **kwargs):
+        shown[0] += 1
+        titles = "; ".join(t for t in [fig._suptitle.get_text() if fig._suptitle else ""]
+                           + [ax.get_title() or ax.get_ylabel() for ax in fig.axes[:2]] if t)
+        png = show_png(fig, *args, **kwargs)  # drawn first: the automatic layout has placed everything
+        for problem in plotting.legibility(fig):
+            ch.figure_problems.append(f"figure {shown[0]} of the chapter ({titles or 'untitled'}): {problem}")
+        return png
+
+    checked_png.shows_png = show_png
+    formatter.for_type(Figure, checked_png)
 
 
 def shown_path(path) -> str:
@@ -142,7 +186,8 @@ def setup(profile: str | None = None, threads: int | None = None, device: str = 
     style : bool
         In a Jupyter kernel, show figures inline (``%matplotlib inline``, which also wins over an
         ``MPLBACKEND=Agg`` set by CI); then apply :func:`neurcomp.plotting.set_style`, and lay every
-        figure out automatically (``figure.autolayout``, as ``fig.tight_layout()`` does).
+        figure out automatically (``figure.autolayout``, as ``fig.tight_layout()`` does). Every figure
+        shown is checked for the text column (:meth:`Chapter.done` fails on one that is not legible).
     banner : bool
         Print one line: package version, profile, device, data folder, torch version.
 
@@ -185,6 +230,8 @@ def setup(profile: str | None = None, threads: int | None = None, device: str = 
 
         mpl.rcParams["figure.autolayout"] = True  # every figure is laid out as by fig.tight_layout()
     ch = Chapter(profile, dev, data.data_dir())
+    if style:
+        _check_figures(ch)
     if banner:
         print(f"neurcomp {__version__} | profile: {profile} | device: {dev} | data: {shown_path(ch.data_dir)} "
               f"| torch {torch.__version__}")

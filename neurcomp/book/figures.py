@@ -4,6 +4,8 @@ Part of :mod:`neurcomp.book` (see there for units and conventions).
 """
 from __future__ import annotations
 
+import textwrap
+
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -160,7 +162,7 @@ def colors(n: int, cmap: str = "viridis") -> list:
 
 
 def label_points(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[Any], offset=(4, -10),
-                 fontsize: float = 7, fmt: str = "{:g}"):
+                 fontsize: float = 9, fmt: str = "{:g}"):
     """Write a small label next to each point of a plot (e.g. the lambda of each rate point).
 
     Parameters
@@ -230,7 +232,7 @@ def plot_sweep(ax, rows: Sequence[Mapping[str, Any]], annotate: str | None = "la
 
 def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] = ("psnr", "ms_ssim_db"),
               styles: Mapping[str, Mapping[str, Any]] | None = None, reference: Sequence[str] | None = None,
-              xmax: float | None = None, title: str = "Kodak", legend: str = "below", size=(6.25, 4.6)):
+              xmax: float | None = None, title: str = "Kodak", legend: str = "below", size=None):
     """Rate-distortion curves side by side, one panel per quality metric.
 
     Parameters
@@ -252,8 +254,9 @@ def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] =
     legend : {"below", "inside", "outside", "none"}
         One legend below the panels (default: the figure keeps the page's width, so its tick
         labels stay readable), one per panel, one to the right of the figure, or none.
-    size : (float, float)
-        Inches per panel.
+    size : (float, float), optional
+        Inches per panel; default: the text column shared by the panels
+        (:data:`neurcomp.plotting.COLUMN_WIDTH_IN`), 3.4 in high.
 
     Returns
     -------
@@ -270,6 +273,7 @@ def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] =
     import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     styles = styles or {}
+    size = size or (plotting.COLUMN_WIDTH_IN / len(metrics_), 3.4)
     fig, axes = plt.subplots(1, len(metrics_), figsize=(size[0] * len(metrics_), size[1]), squeeze=False)
     axes = list(axes[0])
     for ax, metric in zip(axes, metrics_):
@@ -282,14 +286,14 @@ def rd_figure(curves: Mapping[str, Mapping[str, Any]], metrics_: Sequence[str] =
         ax.set(xlabel=plotting.BPP_LABEL, ylabel=plotting.METRIC_LABELS[metric],
                title=f"{title}, {'PSNR' if metric == 'psnr' else 'MS-SSIM'}")
         if legend == "inside":
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=9)
     fig.tight_layout()
     if legend == "outside":
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     elif legend == "below":
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False,
-                   ncol=min(len(labels), 2 if len(axes) == 1 else 3))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False,
+                   ncol=min(len(labels), 2))
     return fig, axes
 
 
@@ -359,7 +363,7 @@ def stacked_bars(ax, ticks: Sequence[str], parts: Sequence[tuple[str, Sequence[f
 
 
 def crop_grid(panels: Sequence[tuple[Any, str]], crop: tuple[int, int, int, int], ncols: int,
-              size: tuple[float, float] = (2.6, 2.45), spare: int = 1, fontsize: float = 7.5):
+              size: tuple[float, float] | None = None, spare: int = 1, fontsize: float = 9):
     """The same crop of several images in a grid, with spare panels (e.g. for an R-D plot).
 
     Parameters
@@ -371,8 +375,9 @@ def crop_grid(panels: Sequence[tuple[Any, str]], crop: tuple[int, int, int, int]
         ``(top, left, height, width)`` in pixels.
     ncols : int
         Panels per row.
-    size : (float, float)
-        Inches per panel.
+    size : (float, float), optional
+        Inches per panel; default: the text column (:data:`neurcomp.plotting.COLUMN_WIDTH_IN`)
+        shared by the columns, square panels.
     spare : int
         Empty panels after the images, returned for the caller to draw in.
     fontsize : float
@@ -392,6 +397,7 @@ def crop_grid(panels: Sequence[tuple[Any, str]], crop: tuple[int, int, int, int]
     import matplotlib.pyplot as plt  # matplotlib: heavy, needed only to draw
 
     y0, x0, h, w = crop
+    size = size or (plotting.COLUMN_WIDTH_IN / ncols, plotting.COLUMN_WIDTH_IN / ncols * 0.95)
     n = len(panels) + spare
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
@@ -401,7 +407,9 @@ def crop_grid(panels: Sequence[tuple[Any, str]], crop: tuple[int, int, int, int]
             img = panels[k][0]
             arr = data.to_uint8(img) if isinstance(img, torch.Tensor) else np.asarray(img)
             ax.imshow(arr[y0:y0 + h, x0:x0 + w])
-            ax.set_title(panels[k][1], fontsize=fontsize)
+            width = max(12, int(size[0] * 72 / (0.55 * fontsize)))  # wrapped to the panel's width
+            ax.set_title("\n".join(textwrap.fill(line, width) for line in str(panels[k][1]).split("\n")),
+                         fontsize=fontsize)
         if k < len(panels) or k >= n:
             ax.axis("off")
     return fig, list(axes[len(panels):n])
@@ -474,7 +482,8 @@ def plot_learning_curve(card: Mapping[str, Any], ax_bpp, ax_psnr, ax_rd=None, cm
     card : mapping
         A model card (:func:`neurcomp.zoo.model_card`).
     ax_bpp, ax_psnr : matplotlib.axes.Axes
-        Rate (bpp, the model's estimate) and PSNR (dB) against the step; ``ax_psnr`` gets a legend.
+        Rate (bpp, the model's estimate) and PSNR (dB) against the step; the figure gets a legend of the
+        rate points, below the panels.
     ax_rd : matplotlib.axes.Axes, optional
         Each rate point's path through the R-D plane, with the card's final real-codec Kodak
         results as stars.
@@ -509,8 +518,10 @@ def plot_learning_curve(card: Mapping[str, Any], ax_bpp, ax_psnr, ax_rd=None, cm
                     ax_rd.plot(r["bpp"], r["psnr"], "*", color=color, ms=11, mec="k", mew=0.5)
     ax_bpp.set(xlabel="training step", ylabel="bpp (model estimate)")
     ax_psnr.set(xlabel="training step", ylabel="PSNR (dB)")
-    if lc:
-        ax_psnr.legend(title=card.get("rate_param", "lambda"), fontsize=7.5, ncol=2)
+    if lc:  # one legend below the figure, one row: inside a panel it would cover the curves
+        fig = ax_psnr.figure
+        fig.legend(*ax_psnr.get_legend_handles_labels(), title=card.get("rate_param", "lambda"), loc="upper center",
+                   bbox_to_anchor=(0.5, 0.0), ncol=min(len(lc), 4), frameon=False)
     if ax_rd is not None:
         ax_rd.set(xlabel="bpp", ylabel="PSNR (dB)")
     return lc

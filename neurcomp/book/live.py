@@ -84,6 +84,25 @@ def _stored(recs, **match):
     return hits[0] if hits else None
 
 
+def recorded_schedule(record) -> dict:
+    """The annealing schedule a stored SGA record ran (``tau0, t0, c``): as it records it, else the one
+    ``optimize_latents`` used before it scaled the schedule to the step budget (t0 = 700, c = 0.001 whatever
+    the steps), for files written before the records carried their schedule.
+
+    Examples
+    --------
+    >>> from neurcomp.results import Record
+    >>> r = Record("SGA", "crops 128", "kodim01", "mshp@0.0067", "mshp", 0.0067, "sga", 0.5, 30.0, steps=500)
+    >>> recorded_schedule(r)
+    {'tau0': 0.5, 't0': 700, 'c': 0.001}
+    >>> r.extra.update(tau0=0.5, t0=175, c=0.004); recorded_schedule(r)
+    {'tau0': 0.5, 't0': 175, 'c': 0.004}
+    """
+    if all(k in record.extra for k in ("tau0", "t0", "c")):
+        return {k: record.extra[k] for k in ("tau0", "t0", "c")}
+    return {"tau0": 0.5, "t0": 700, "c": 0.001}
+
+
 def live_subset(results: Mapping[str, Result], full: bool = False, log=print) -> list[Check]:
     """Recompute a subset of the stored per-image numbers with the installed weights.
 
@@ -183,10 +202,12 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
         names, x = _images(a["images"] if cheap else 1, a["crop"])
 
         model, ri, _ = load_pretrained(f"mshp@{lam:g}")
+        stored = _stored(usable[name].records, method="sga", image=names[0], steps=steps, value=lam)
         t0 = time.perf_counter()
         with torch.enable_grad():
             res = optimize_latents(model, x, ri, method="sga", steps=steps, seed=a.get("seed", 0),
-                                   record_every=max(1, steps // (50 if name == "sga" else 20)))
+                                   record_every=max(1, steps // (50 if name == "sga" else 20)),
+                                   **recorded_schedule(stored))
         rule = exact if cheap else "SGA noise drawn for another batch: 3 % of the rate, 0.15 dB"
         for nm, (bits, _, p) in zip(names, _hyperprior_coded(model, x, ri, res.y_symbols, res.z_int)):
             s = _stored(usable[name].records, method="sga", image=nm, steps=steps, value=lam)

@@ -188,6 +188,35 @@ def style(row: Row) -> dict:
     return st
 
 
+def distinct_styles(rows: Sequence[Row]) -> list[dict]:
+    """:func:`style` of each row, made distinct within ``rows`` (one panel's curves): a row whose colour and
+    marker an earlier row already has (SGA at 500 and at 2000 steps, two VQ networks) is drawn dashed with
+    open markers, a third dotted, and so on, so that no two curves of a panel look the same.
+
+    Examples
+    --------
+    >>> rec = lambda steps: Record("SGA", "crops 128", "kodim01", "mshp@0.0067", "mshp", 0.0067, "sga", 0.5, 30.0,
+    ...                            steps=steps)
+    >>> a, b = distinct_styles([Row("SGA, 500 steps", "crops 128", "sga", [rec(500)]),
+    ...                         Row("SGA, 2000 steps", "crops 128", "sga", [rec(2000)])])
+    >>> a["color"] == b["color"], a.get("linestyle", "-"), b["linestyle"], b["markerfacecolor"]
+    (True, '-', '--', 'none')
+    """
+    dashes = ["-", "--", ":", "-."]
+    seen: dict[tuple, int] = {}
+    out = []
+    for r in rows:
+        st = dict(style(r))
+        key = (st.get("color"), st.get("marker"))
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        if k:
+            st["linestyle"] = dashes[k % len(dashes)]
+            st["markerfacecolor"] = "none"
+        out.append(st)
+    return out
+
+
 def fmt_pct(v: float | None) -> str:
     """``-12.3 %`` or ``n/a``."""
     return "n/a" if v is None else f"{v:+.1f} %"

@@ -13,15 +13,10 @@ import torch
 
 from .interface import BitsBackCoder, TransformCoder
 from .iterative import METHODS, InferenceResult, amortized_latents, optimize_latents, true_loss
-from .rounding import annealed_temperature, expected_round, rounding_up_probability, sga_round, ste_round
+from .rounding import (PAPER_STEPS, annealed_temperature, expected_round, rounding_up_probability, schedule_for,
+                       sga_round, ste_round)
 
-DEFAULT_STEPS = 2000
-
-
-def schedule_for(steps: int) -> dict:
-    """SGA's annealing schedule scaled to a step budget: exactly t0 = 700, c = 0.001 at 2000 steps
-    (Yang et al. 2020, S3), so that shorter runs also end at a low temperature."""
-    return {"t0": round(0.35 * steps), "c": 0.001 * DEFAULT_STEPS / max(steps, 1)}
+DEFAULT_STEPS = PAPER_STEPS
 
 
 def _iterative_encoder(method: str):
@@ -30,7 +25,8 @@ def _iterative_encoder(method: str):
         if n < 1:
             raise ValueError(f"steps must be a positive number of iterations, got {n}")
         with torch.enable_grad():
-            res = optimize_latents(model, x, rate_idx, method=method, steps=n, seed=seed, **schedule_for(n))
+            # the annealing schedule: optimize_latents' default, the paper's scaled to n (schedule_for(n))
+            res = optimize_latents(model, x, rate_idx, method=method, steps=n, seed=seed)
         out = model.compress_latents(torch.zeros_like(res.y_symbols), res.z_int, rate_idx, y_symbols=res.y_symbols)
         out.info = {"steps": n, "true_loss": res.final["loss"][0], "opt_s": res.seconds}
         return out

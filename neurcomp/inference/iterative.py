@@ -38,7 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .interface import TransformCoder, require
-from .rounding import annealed_temperature, expected_round, sga_round, ste_round
+from .rounding import annealed_temperature, expected_round, schedule_for, sga_round, ste_round
 
 METHODS = ("sga", "map", "ste", "uniform_noise", "det_annealing")
 LEARNING_RATES = {"sga": 0.005, "map": 0.005, "ste": 1e-4, "uniform_noise": 0.005, "det_annealing": 0.005}
@@ -48,7 +48,8 @@ EARLY_STOPPING = {"map", "ste"}
 @dataclass(frozen=True)
 class Settings:
     """How :func:`optimize_latents` runs: the method, its step budget and learning rate, the SGA
-    annealing schedule ``tau(t) = tau0 * exp(-c * max(0, t - t0))`` and what to record."""
+    annealing schedule ``tau(t) = tau0 * exp(-c * max(0, t - t0))`` (the paper's at 2000 steps; see
+    :func:`~neurcomp.inference.rounding.schedule_for`) and what to record."""
 
     method: str = "sga"
     steps: int = 2000
@@ -60,6 +61,7 @@ class Settings:
     record_every: int = 10
     trace_mu_y: bool = False
     progress: bool = False
+    lmbda: float | None = None  # None: the rate point's lambda
 
     @property
     def learning_rate(self) -> float:
@@ -77,6 +79,7 @@ class InferenceResult:
     final: dict = field(default_factory=dict)  # per image: loss, bpp, mse at the returned latents
     seconds: float = 0.0
     mu_y_trace: list[torch.Tensor] = field(default_factory=list)  # mu_y at each recorded step (before its update)
+    schedule: dict = field(default_factory=dict)  # the annealing schedule that ran: tau0, t0, c
 
 
 def _terms(model, x, y_tilde_fn, z_tilde, inv_gain, inv_hgain):
@@ -97,15 +100,22 @@ def true_loss(model: TransformCoder, x, mu_y, mu_z, rate_idx) -> dict:
     return _true_loss(model, x, mu_y, mu_z, rate_idx)
 
 
-def _true_loss(model, x, mu_y, mu_z, rate_idx) -> dict:
+def _true_loss(model, x, mu_y, mu_z, rate_idx, lmbda: float | None = None) -> dict:
     b, _, h, w = x.shape
     _, inv_gain, idx = model.gains(rate_idx, b, x.device)
     _, inv_hgain = model.hgains(idx)
-    lam = model.lambda_of(rate_idx, b, x.device)
+    lam = _lambda(model, rate_idx, b, x.device, lmbda)
     z_hat = torch.round(mu_z)
     bits, mse = _terms(model, x, lambda mean: mean + torch.round(mu_y - mean), z_hat, inv_gain, inv_hgain)
     bpp = bits / (h * w)
     return {"loss": bpp + lam * 255 ** 2 * mse, "bpp": bpp, "mse": mse}
+
+
+def _lambda(model, rate_idx, batch: int, device, lmbda: float | None) -> torch.Tensor:
+    """The loss's lambda per image ``[B]``: the rate point's, or ``lmbda`` for every image."""
+    if lmbda is None:
+        return model.lambda_of(rate_idx, batch, device)
+    return torch.full((batch,), float(lmbda), device=device)
 
 
 def amortized_latents(model: TransformCoder, x, rate_idx):
@@ -124,16 +134,28 @@ def _amortized_latents(model, x, rate_idx):
 
 
 def optimize_latents(model: TransformCoder, x: torch.Tensor, rate_idx=0, method: str = "sga", steps: int = 2000,
-                     lr: float | None = None, seed: int = 0, tau0: float = 0.5, c: float = 0.001, t0: int = 700,
-                     record_every: int = 10, trace_mu_y: bool = False, init=None, progress: bool = False) -> InferenceResult:
+                     lr: float | None = None, seed: int = 0, tau0: float = 0.5, c: float | None = None,
+                     t0: int | None = None, record_every: int = 10, trace_mu_y: bool = False, init=None,
+                     progress: bool = False, lmbda: float | None = None) -> InferenceResult:
     """Optimize the latents of a batch of images ``x`` [B, 3, H, W] (H, W multiples of the stride).
 
+    The temperature ``tau(t) = min(tau0, tau0 * exp(-c (t - t0)))`` (``sga`` and ``det_annealing``) follows
+    the paper's schedule scaled to ``steps`` unless ``t0`` / ``c`` are given: t0 = 0.35 steps, c = 2 / steps
+    (:func:`~neurcomp.inference.rounding.schedule_for`; exactly t0 = 700, c = 0.001 at 2000 steps). The
+    schedule that ran is in ``result.schedule``.
+    ``lmbda``: the trade-off of the loss the encoder minimizes, ``R + lmbda * 255^2 * MSE`` (default: the
+    rate point's lambda). The entropy models, gains and decoder stay the rate point's, so another value
+    moves this image along that decoder's rate-distortion curve: how one compares with the amortized
+    encoder at equal rate. ``result.final["loss"]`` is then measured with ``lmbda`` too.
     ``init``: optional ``(mu_y, mu_z)`` to start from (default: the amortized inference networks).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     require(model, TransformCoder, method)
-    settings = Settings(method, steps, lr, seed, tau0, c, t0, record_every, trace_mu_y, progress)
+    scaled = schedule_for(steps, tau0)
+    t0 = scaled["t0"] if t0 is None else int(t0)
+    c = scaled["c"] if c is None else float(c)
+    settings = Settings(method, steps, lr, seed, tau0, c, t0, record_every, trace_mu_y, progress, lmbda)
     t_start = time.perf_counter()
     model.eval()
     was_trainable = [p.requires_grad for p in model.parameters()]
@@ -145,6 +167,7 @@ def optimize_latents(model: TransformCoder, x: torch.Tensor, rate_idx=0, method:
         for p, flag in zip(model.parameters(), was_trainable):
             p.requires_grad_(flag)
     res.seconds = time.perf_counter() - t_start
+    res.schedule = {"tau0": tau0, "t0": t0, "c": c}
     return res
 
 
@@ -170,7 +193,7 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
     b, _, h, w = x.shape
     _, inv_gain, idx = model.gains(rate_idx, b, x.device)
     _, inv_hgain = model.hgains(idx)
-    lam = model.lambda_of(rate_idx, b, x.device)
+    lam = _lambda(model, rate_idx, b, x.device, cfg.lmbda)
     with torch.no_grad():
         y0, z0 = _amortized_latents(model, x, rate_idx) if init is None else init
     mu_y = y0.detach().clone().requires_grad_(True)
@@ -191,7 +214,7 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
         record = step % record_every == 0 or step == steps
         if record or method in EARLY_STOPPING:
             with torch.no_grad():
-                tl = _true_loss(model, x, mu_y, mu_z, rate_idx)["loss"]
+                tl = _true_loss(model, x, mu_y, mu_z, rate_idx, cfg.lmbda)["loss"]
             better = tl < best_loss
             best_loss = torch.where(better, tl, best_loss)
             best_y[better], best_z[better] = mu_y.detach()[better], mu_z.detach()[better]
@@ -213,7 +236,7 @@ def _optimize(model, x, rate_idx, init, cfg: Settings) -> InferenceResult:
             mu_y_final, mu_z_final = best_y, best_z
         else:
             mu_y_final, mu_z_final = mu_y.detach(), mu_z.detach()
-        final = _true_loss(model, x, mu_y_final, mu_z_final, rate_idx)
+        final = _true_loss(model, x, mu_y_final, mu_z_final, rate_idx, cfg.lmbda)
         z_int = torch.round(mu_z_final)
         mean, _ = model.entropy_parameters(z_int, inv_hgain)
         res.y_symbols = torch.round(mu_y_final - mean)

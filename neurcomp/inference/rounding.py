@@ -56,6 +56,25 @@ def ste_round(v: torch.Tensor) -> torch.Tensor:
     return v + (torch.round(v) - v).detach()
 
 
+PAPER_STEPS = 2000  # Yang et al. (2020), S3: 2000 Adam steps, t0 = 700, c = 0.001
+
+
+def schedule_for(steps: int, tau0: float = 0.5) -> dict:
+    """SGA's annealing schedule scaled to a step budget: exactly the paper's t0 = 700, c = 0.001 at
+    2000 steps (Yang et al. 2020, S3), so that a shorter or longer run anneals over the same fraction of
+    its steps and ends at the same temperature, tau0 * exp(-1.3) = 0.14 for tau0 = 0.5.
+
+    >>> schedule_for(2000)
+    {'tau0': 0.5, 't0': 700, 'c': 0.001}
+    >>> s = schedule_for(500); s
+    {'tau0': 0.5, 't0': 175, 'c': 0.004}
+    >>> round(annealed_temperature(500, **s), 3) == round(annealed_temperature(2000, **schedule_for(2000)), 3) == 0.136
+    True
+    """
+    steps = max(int(steps), 1)
+    return {"tau0": tau0, "t0": round(0.35 * steps), "c": 0.001 * PAPER_STEPS / steps}
+
+
 def annealed_temperature(step: int, tau0: float = 0.5, c: float = 0.001, t0: int = 700) -> float:
     """tau(t) = min(tau0, tau0 * exp(-c (t - t0))), the schedule of Yang et al. (2020), S3."""
     return min(tau0, tau0 * math.exp(-c * (step - t0)))

@@ -225,16 +225,16 @@ class VQAutoencoder(CompressionModel):
     """Soft/hard vector-quantized autoencoder with a shared categorical prior (Gregorova et al. 2021).
 
     Args:
-        channels: width of the convolutional encoder / decoder (seed: 64).
-        blocks: residual blocks in the encoder and in the decoder (seed: 10).
+        channels: width of the convolutional encoder / decoder (Gregorová et al. 2021: 64).
+        blocks: residual blocks in the encoder and in the decoder (Gregorová et al. 2021: 10).
         downsamples: stride-2 stages; the total stride is ``2 ** downsamples``.
         dim: dimension d of each latent vector (and codeword).
         codebook_size: K, the number of codewords; at most ``log2 K`` bits per vector.
         groups: latent vectors per spatial position, all quantized with the same codebook
-            and coded under the same prior (seed: 1).
-        sigma: inverse temperature of the soft assignment (seed: 1).
+            and coded under the same prior (Gregorová et al. 2021: 1).
+        sigma: inverse temperature of the soft assignment (Gregorová et al. 2021: 1).
         alpha: weight of the soft cross-entropy s(c) (0 = the "no rate" ablation).
-        beta: weight of the hard cross-entropy h(c), which fits the prior (seed: 1).
+        beta: weight of the hard cross-entropy h(c), which fits the prior (Gregorová et al. 2021: 1).
         codebook_init: "kmeans++" or "uniform", applied to the first training batch.
         latent_std: spread per dimension the latents are rescaled to at initialization (0: off).
         soft_distance: "euclidean" (Gregorova et al.'s ``||z - e||``) or "squared" (``||z - e||^2``) in the

@@ -1,0 +1,171 @@
+"""How a chapter's stored outputs are compared with a fresh run's (the book's nbval rule).
+
+nbval compares every output of a re-executed chapter with the one stored in the notebook, as strings.
+Most of a chapter's outputs are deterministic (seeded, one thread, integer-table coders), but a few
+things in them are not, and a string comparison would fail on them or force whole cells to be
+skipped. This module states once what is *not* compared, and ``book/conftest.py`` installs it into
+nbval:
+
+* **durations** (``14.8 s``, ``0.3 h``, ``2 min``, ``120 ms``, ``it/s``) and progress bars: wall
+  clocks on a shared CPU swing 2x between runs; each becomes ``<time>``;
+* **stderr**: progress bars and library warnings, nothing a reader is told to check;
+* **the last digit of a float**: a printed number matches when it agrees to :data:`RTOL` relative,
+  or, printed with decimals, to :data:`PRINTED_UNITS` unit of its last digit (a value near a rounding
+  boundary may flip its last digit between CPUs); integers get only the relative tolerance, so a
+  count (5 images, 300 steps) must be equal, and a stale number (a re-shipped network, a changed
+  method: percent-level changes) still fails;
+* **runs of spaces**: a table's columns move when a number's width changes.
+
+Everything else (words, integers printed by counting, the order and number of outputs) must be equal.
+A cell whose output is genuinely not reproducible (a timing table, a wall-clock plot) keeps the
+``nbval-ignore-output`` tag; ``tests/test_book_config.py`` bounds how many do.
+
+>>> same_output("SGA 1.1440 -8.6% 0.607 bpp (15.3 s)", "SGA   1.1441 -8.6% 0.607 bpp (9.1 s)")
+True
+>>> same_output("net 10,296 bits", "net 10,297 bits"), same_output("net 10,296 bits", "net 10,396 bits")
+(True, False)
+>>> same_output("29.34 dB", "29.84 dB"), same_output("5 images", "6 images")
+(False, False)
+>>> first_difference("amortized 0.622 bpp", "amortized 0.701 bpp")
+"'0.622' vs '0.701'"
+"""
+from __future__ import annotations
+
+import math
+import re
+
+#: relative tolerance of a printed number
+RTOL = 1e-3
+#: absolute tolerance in units of the last printed digit (1 -> 0.01 for "29.34"); integers: none
+PRINTED_UNITS = 1
+
+_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\w.])[-+\u2212]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_DURATION = re.compile(
+    r"\d+(?:\.\d+)?\s?(?:ms|s|sec|seconds|min|minutes|h|hours)\b(?!\s*/\s*image)"  # 14.8 s, 0.3 h (not "s / image")
+    r"|\d+(?:\.\d+)?\s?(?:it/s|s/it)"  # tqdm rates
+    r"|\[\d+:\d+(?::\d+)?<[\d:?]+(?:,[^\]]*)?\]"  # tqdm's [00:12<00:00, ...]
+)
+_SPACES = re.compile(r"[ \t]+")
+
+
+def normalize(text: str) -> str:
+    """The text as compared: durations replaced by ``<time>``, runs of spaces collapsed, lines stripped.
+
+    >>> normalize("encoding 14.8 s (line 2: 11.6 s)   done")
+    'encoding <time> (line 2: <time>) done'
+    """
+    text = _DURATION.sub("<time>", text)
+    return "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines())
+
+
+def _value(token: str) -> float:
+    return float(token.replace(",", "").replace("\u2212", "-"))
+
+
+def _last_digit(token: str) -> float:
+    """One unit of the last printed digit: 0.01 for "29.34", 1 for "10,296"."""
+    mantissa = re.split("[eE]", token)[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(re.split("[eE]", token)[1]) if re.search("[eE]", token) else 0
+    return 10.0 ** (exponent - decimals)
+
+
+def numbers_agree(a: str, b: str, rtol: float = RTOL, units: float = PRINTED_UNITS) -> bool:
+    """Whether two printed numbers agree to ``rtol`` or to ``units`` of their last printed digit.
+
+    >>> numbers_agree("0.6284", "0.6285"), numbers_agree("0.6284", "0.6384"), numbers_agree("3", "3.0")
+    (True, False, True)
+    >>> numbers_agree("29.34", "29.35"), numbers_agree("29.34", "29.38"), numbers_agree("299", "300")
+    (True, False, False)
+    """
+    x, y = _value(a), _value(b)
+    if x == y:
+        return True
+    if math.isnan(x) or math.isnan(y):
+        return False
+    decimals = [_last_digit(t) for t in (a, b) if "." in t or "e" in t.lower()]
+    unit = units * max(decimals) if decimals else 0.0
+    return abs(x - y) <= max(rtol * max(abs(x), abs(y)), unit) * (1 + 1e-9)
+
+
+def _parts(text: str) -> tuple[list[str], list[str]]:
+    """``(words, numbers)``: the text between numbers and the numbers, in order."""
+    text = normalize(text)
+    numbers = _NUMBER.findall(text)
+    return _NUMBER.split(text), numbers
+
+
+def first_difference(expected: str, got: str) -> str | None:
+    """The first place where two outputs differ under this module's rule (None: they agree)."""
+    (w1, n1), (w2, n2) = _parts(expected), _parts(got)
+    if len(w1) != len(w2):
+        return f"{len(n1)} numbers vs {len(n2)}: {_diff_text(normalize(expected), normalize(got))}"
+    for k, (a, b) in enumerate(zip(w1, w2)):
+        if a != b:
+            return f"text {a.strip()[-60:]!r} vs {b.strip()[-60:]!r}"
+        if k < len(n1) and not numbers_agree(n1[k], n2[k]):
+            return f"{n1[k]!r} vs {n2[k]!r}"
+    return None
+
+
+def _diff_text(a: str, b: str) -> str:
+    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return f"{a[max(0, i - 40):i + 40]!r} vs {b[max(0, i - 40):i + 40]!r}"
+
+
+def same_output(expected: str, got: str) -> bool:
+    """Whether a fresh run's output ``got`` matches the stored ``expected`` (see the module's rule)."""
+    return first_difference(expected, got) is None
+
+
+#: output fields that are never compared (besides nbval's own skips: metadata, execution counts, images)
+SKIPPED_STREAMS = ("stderr",)
+
+
+def _fields(outputs, skip) -> dict:
+    """``{field: [values]}`` of a cell's outputs as nbval sees them: a stream by its name (``stdout``), a
+    display's data by MIME type, anything else by key; ``skip`` and :data:`SKIPPED_STREAMS` left out."""
+    fields: dict = {}
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            if out.get("name") not in SKIPPED_STREAMS:
+                fields.setdefault(out.get("name"), []).append(out.get("text", ""))
+            continue
+        for key, value in out.items():
+            if key in skip or key == "output_type":
+                continue
+            items = value.items() if key == "data" else [(key, value)]
+            for k, v in items:
+                if k not in skip:
+                    fields.setdefault(k, []).append("".join(v) if isinstance(v, list) else v)
+    return fields
+
+
+def differences(test, ref, skip=("metadata", "traceback", "execution_count", "image/png", "image/jpeg")) -> list[str]:
+    """What differs between a fresh run's outputs ``test`` and the stored ``ref`` (nbformat output dicts,
+    streams already coalesced), under this module's rule; an empty list when they match.
+
+    >>> out = lambda text: [{"output_type": "stream", "name": "stdout", "text": text}]
+    >>> differences(out("loss 1.1440 (15 s)"), out("loss 1.1440 (31 s)"))
+    []
+    >>> differences(out("loss 1.1440"), out("loss 1.2440"))
+    ["stdout: '1.2440' vs '1.1440' (stored vs this run)"]
+    >>> differences([], out("a line the stored notebook had"))
+    ["output fields differ: stored ['stdout'], this run []"]
+    """
+    got, want = _fields(test, skip), _fields(ref, skip)
+    if set(got) != set(want):
+        return [f"output fields differ: stored {sorted(want)}, this run {sorted(got)}"]
+    problems = []
+    for key, wanted in want.items():
+        if len(wanted) != len(got[key]):
+            problems.append(f"{key}: {len(wanted)} outputs stored, {len(got[key])} in this run")
+            continue
+        for w, g in zip(wanted, got[key]):
+            if isinstance(w, str) and isinstance(g, str):
+                diff = first_difference(w, g)
+                if diff:
+                    problems.append(f"{key}: {diff} (stored vs this run)")
+            elif w != g:
+                problems.append(f"{key}: {w!r} vs {g!r} (stored vs this run)")
+    return problems
