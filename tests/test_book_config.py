@@ -317,14 +317,15 @@ def test_nbval_compares_most_outputs():
     assert not low, f"chapters where nbval compares under 70 % of the code cells: {low}"
 
 
-def test_book_conftest_installs_the_comparison_rule():
-    """``pytest --nbval book`` compares with neurcomp.book.nbcompare's rule, not string equality."""
-    import importlib.util
-
+def test_nbval_compares_with_the_books_rule():
+    """``pytest --nbval book`` compares with neurcomp.book.nbcompare's rule, not string equality: the module is a
+    pytest plugin that pyproject.toml's addopts loads (this very run loaded it)."""
     import nbval.plugin
 
-    spec = importlib.util.spec_from_file_location("book_conftest", ROOT / "book" / "conftest.py")
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    from neurcomp.book import nbcompare
+
+    assert "-p neurcomp.book.nbcompare" in (ROOT / "pyproject.toml").read_text()
+    assert nbval.plugin.IPyNbCell.compare_outputs is nbcompare._compare_outputs
     cell = object.__new__(nbval.plugin.IPyNbCell)
     cell.parent = type("P", (), {"skip_compare": ("metadata", "traceback", "image/png")})()
     out = lambda text: [{"output_type": "stream", "name": "stdout", "text": text}]  # noqa: E731

@@ -3,8 +3,9 @@
 nbval compares every output of a re-executed chapter with the one stored in the notebook, as strings.
 Most of a chapter's outputs are deterministic (seeded, one thread, integer-table coders), but a few
 things in them are not, and a string comparison would fail on them or force whole cells to be
-skipped. This module states once what is *not* compared, and ``book/conftest.py`` installs it into
-nbval:
+skipped. This module states once what is *not* compared, and installs it into nbval as a pytest plugin
+(``-p neurcomp.book.nbcompare``, in ``pyproject.toml``'s ``addopts``, so every ``pytest --nbval`` in the
+repository uses it):
 
 * **durations** (``14.8 s``, ``0.3 h``, ``2 min``, ``120 ms``, ``it/s``) and progress bars: wall
   clocks on a shared CPU swing 2x between runs; each becomes ``<time>``;
@@ -169,3 +170,18 @@ def differences(test, ref, skip=("metadata", "traceback", "execution_count", "im
             elif w != g:
                 problems.append(f"{key}: {w!r} vs {g!r} (stored vs this run)")
     return problems
+
+
+def _compare_outputs(cell, test, ref, skip_compare=None):
+    """nbval's ``IPyNbCell.compare_outputs`` with this module's rule (the differences go to nbval's report)."""
+    cell.comparison_traceback = differences(test, ref, skip_compare or cell.parent.skip_compare)
+    return not cell.comparison_traceback
+
+
+def pytest_configure(config):
+    """(pytest plugin hook) Make nbval compare a chapter's outputs with this module's rule."""
+    try:
+        import nbval.plugin  # a test dependency: without it there is nothing to configure
+    except ImportError:
+        return
+    nbval.plugin.IPyNbCell.compare_outputs = _compare_outputs
