@@ -17,7 +17,7 @@ import torch
 from .. import data, metrics, zoo
 from ..data import kodak
 from ..evaluate import centre_crop, evaluate_model
-from ..inference import optimize_latents
+from ..inference import PAPER_STEPS, optimize_latents, schedule_for
 from ..inference.iterative import amortized_latents
 from ..models.bitsback import side_info_words
 from ..results import CODECS
@@ -100,7 +100,7 @@ def recorded_schedule(record) -> dict:
     """
     if all(k in record.extra for k in ("tau0", "t0", "c")):
         return {k: record.extra[k] for k in ("tau0", "t0", "c")}
-    return {"tau0": 0.5, "t0": 700, "c": 0.001}
+    return schedule_for(PAPER_STEPS)  # the paper's constants, whatever the steps
 
 
 def live_subset(results: Mapping[str, Result], full: bool = False, log=print) -> list[Check]:
