@@ -17,9 +17,12 @@ fresh process. Prints tables, BD-rates (PSNR) vs amortized and of SGA + BB vs SG
 
     python benchmarks/bitsback.py --images 4 --crop 128 --steps 2000 --lambdas 0.0018 0.0067 0.013 0.0483
 
-A long run can be split: ``--methods amortized sga --json A.json`` first, then the bits-back methods
+A run of hours can be interrupted: after every lambda (its streams already decoded in a fresh process) and
+after the archive, the rows so far are saved next to the results file (``bitsback.json.partial``), and a
+run started again with the same settings goes on from them (one run id; the number of starts recorded).
+A long run can also be split: ``--methods amortized sga --json A.json`` first, then the bits-back methods
 with ``--reuse A.json`` (its amortized / SGA records are taken over when its images, crop, steps and
-``mshp`` weights are the same as this run's; otherwise the script refuses).
+``mshp`` weights are the same as this run's; otherwise the script refuses); the results file records it.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import constriction
@@ -244,23 +248,53 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="nc_bitsback_"))
     reused, reused_archive = reuse_records(a) if a.reuse else ([], None)
     records += reused
+    settings = {k: v for k, v in vars(a).items() if k != "json"}
+    partial_path = Path(str(a.json) + ".partial")  # not *.json: the chapters read every results file in the folder
+    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else None
+    if partial and partial.get("settings") != settings:
+        print(f"{partial_path} is from other settings: starting afresh", flush=True)
+        partial = None
+    partial = partial or {"settings": settings, "run_id": uuid.uuid4().hex[:12], "starts": 0, "records": [],
+                          "lambdas_done": [], "archive": None}
+    partial["starts"] += 1
+    if partial["lambdas_done"]:
+        print(f"going on from lambda {', '.join(f'{v:g}' for v in partial['lambdas_done'])} of run "
+              f"{partial['run_id']} ({partial_path})", flush=True)
+    records += partial["records"]
+    partial_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():
+        partial_path.write_text(json.dumps(nan_to_none(partial)))
+
     for lam in a.lambdas:
+        if lam in partial["lambdas_done"]:
+            continue
+        rows_lam = []
         if {"amortized", "sga"} & set(a.methods):
             rows = hyperprior_rows(f"mshp@{lam:g}", names, x, a.steps, a.seed)
-            records += [r for r in rows if r["method"] in a.methods]
+            rows_lam += [r for r in rows if r["method"] in a.methods]
         for m in BB_METHODS:
             if m in a.methods:
-                rows = bits_back_rows(f"bitsback@{lam:g}", names, x, m, a.steps, a.seed, work)
-                records += rows
+                rows_lam += bits_back_rows(f"bitsback@{lam:g}", names, x, m, a.steps, a.seed, work)
+        fresh = decode_fresh(work, [r["stem"] for r in rows_lam if "stem" in r], other)
+        for r in rows_lam:
+            if "stem" in r:
+                r["exact_in_fresh_process"] = fresh[r["stem"]]["ok"]
+                r["dec_s"] = fresh[r["stem"]]["dec_s"]
+        records += rows_lam
+        partial["records"] += rows_lam
+        partial["lambdas_done"].append(lam)
+        save()
         print(f"  lambda {lam:g}: done ({time.time() - t_start:.0f} s)", flush=True)
-    stems = [r["stem"] for r in records if "stem" in r and r not in reused]
-    fresh = decode_fresh(work, stems, other)
-    for r in records:
-        if "stem" in r and r not in reused:
-            r["exact_in_fresh_process"] = fresh[r["stem"]]["ok"]
-            r["dec_s"] = fresh[r["stem"]]["dec_s"]
-    archive = archive_run(f"bitsback@{a.archive_lambda:g}", a.archive_images, a.crop, a.archive_method, a.steps,
-                          a.seed, work, other) if a.archive_images else reused_archive
+    archive = partial["archive"]
+    if archive is None and a.archive_images:
+        archive = archive_run(f"bitsback@{a.archive_lambda:g}", a.archive_images, a.crop, a.archive_method, a.steps,
+                              a.seed, work, other)
+        for c in archive["cumulative"]:
+            c.pop("x_hat", None)
+        partial["archive"] = archive
+        save()
+    archive = archive or reused_archive
     table, bd = summarize(records)
     checked = [r for r in records if "exact_in_fresh_process" in r]
     n_bb = len(checked)
@@ -287,10 +321,9 @@ def main(argv=None):
     out = {"args": vars(a), "table": table, "bd_rate": bd, "fresh_process_exact": [n_ok, n_bb], "archive": archive,
            "records": records, "weights": {e["name"]: e["sha256"][:16] for e in list_models()
                                            if e["base"] in ("mshp", "bitsback")}}
-    if archive:
-        for c in archive["cumulative"]:
-            c.pop("x_hat", None)
-    _records.write(a.json, "bitsback", nan_to_none(out))
+    _records.write(a.json, "bitsback", nan_to_none(out), run_id=partial["run_id"], starts=partial["starts"],
+                   reused=a.reuse and str(a.reuse))
+    partial_path.unlink(missing_ok=True)
     print(f"wrote {a.json}")
 
 

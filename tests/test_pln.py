@@ -79,6 +79,31 @@ def test_compress_decompress_in_process():
         m.decompress(c.sections, c.latent_shape, 1, extra=c.extra[:-1] + b"\x00")
 
 
+def test_seed_coder_uses_the_size_tables_fitted_on_training_images():
+    """Flamich et al.'s group sizes under a distribution fixed from training images and carried in the config."""
+    from neurcomp.models import build_model
+
+    torch.manual_seed(3)
+    m = PLN(N=8, M=8, F=4, betas=[40, 150]).eval()
+    train = [torch.rand(1, 3, 64, 64) for _ in range(3)]
+    tables = m.fit_rec_size_counts(train, budget_bits=10, max_group=16)
+    assert tables["images"] == 3 and len(tables["z1"]) == len(tables["z2"]) == 2
+    assert all(sum(k * c for k, c in enumerate(row, 1)) <= 16 * 16 * 8 * 3 for row in tables["z1"])
+    fitted = build_model({**m.config, "rec_size_counts": tables})
+    fitted.load_state_dict(m.state_dict())
+    assert fitted.config["rec_size_counts"] == tables
+    x = torch.rand(1, 3, 64, 128)
+    c = fitted.compress(x, 1, seed=5, rec_method="seed", budget_bits=10, max_group=16)
+    assert torch.equal(fitted.decompress(c.sections, c.latent_shape, 1, extra=c.extra), c.x_hat)
+    with pytest.raises(ValueError, match="size table"):  # the model without tables cannot decode it
+        m.decompress(c.sections, c.latent_shape, 1, extra=c.extra)
+    # other grouping parameters than the table's: the stream carries its own histogram, anyone decodes it
+    c_own = fitted.compress(x, 1, seed=5, rec_method="seed", budget_bits=9, max_group=16)
+    assert torch.equal(m.decompress(c_own.sections, c_own.latent_shape, 1, extra=c_own.extra), c_own.x_hat)
+    with pytest.raises(ValueError, match="one table per rate point"):
+        PLN(N=8, M=8, F=4, betas=[40, 150, 300], rec_size_counts=tables)
+
+
 @pytest.fixture(scope="module")
 def pln_zoo(tmp_path_factory):
     from neurcomp.train import DEFAULTS

@@ -291,3 +291,51 @@ def test_digits_warm_up():
     idx_bits = np.mean([r["index_bits"] for r in rows])
     assert kl <= idx_bits <= 2 * kl + 12  # Elias-delta of an index below 2^(KL + 2)
     assert abs(np.mean([r["psnr_rec"] for r in rows]) - np.mean([r["psnr_exact"] for r in rows])) < 1.5
+
+
+# ----------------------------------------------------------------------------- fixed group-size tables
+
+
+@given(dims=st.integers(1, 400), data_seed=st.integers(0, 1000), seed=st.integers(0, 2 ** 32),
+       table_seed=st.integers(0, 1000))
+@FAST
+def test_seed_coder_under_a_fixed_size_table_round_trips(dims, data_seed, seed, table_seed):
+    """Flamich et al.'s sizes coded under a table fixed elsewhere (any table: sizes it never saw stay codable)."""
+    from neurcomp.rec.size_table import table_id
+
+    mq, sq, mp, sp = _gaussians(dims, data_seed)
+    table = np.random.default_rng(table_seed).integers(0, 50, 16).tolist()
+    data, z, info = rec_encode(mq, sq, mp, sp, seed, "seed", budget_bits=8, max_group=16, size_counts=table)
+    assert np.array_equal(z, rec_decode(data, mp, sp, seed, (dims,), "seed", size_counts=table))
+    # the same sample as without the table (the table changes how sizes are coded, nothing else)
+    _, z_own, _ = rec_encode(mq, sq, mp, sp, seed, "seed", budget_bits=8, max_group=16)
+    assert np.array_equal(z, z_own)
+    other = list(table)
+    other[0] += 1
+    assert table_id(other) != table_id(table)
+    with pytest.raises(CodingError, match="size table"):
+        rec_decode(data, mp, sp, seed, (dims,), "seed", size_counts=other)
+    with pytest.raises(ValueError, match="size_counts"):
+        rec_decode(data, mp, sp, seed, (dims,), "seed")
+
+
+def test_size_table_costs_the_cross_entropy_of_the_sizes():
+    """The sizes section is -log2 of the sizes under the table (counts + 1), to within the range coder's
+    final bytes, and a table fitted on the latent itself beats one fitted on very different KLs."""
+    from neurcomp.rec.samplers import adaptive_groups
+    from neurcomp.rec.size_table import coding_counts, count_group_sizes
+
+    mq, sq, mp, sp = _gaussians(3000, 7)
+    kl = kl_bits((mq - mp) / sp, sq / sp)
+    own = count_group_sizes(kl, 8, 32)
+    sizes = adaptive_groups(kl[kl <= 8], 8, 32)
+    assert own.sum() == sizes.size and (own * np.arange(1, 33)).sum() == (kl <= 8).sum()
+    probs = coding_counts(own) / coding_counts(own).sum()
+    ideal = -np.log2(probs[sizes - 1]).sum()
+    _, _, info = rec_encode(mq, sq, mp, sp, 1, "seed", budget_bits=8, max_group=32, size_counts=own)
+    assert ideal - 1 <= info["size_bits"] <= ideal + 64, (ideal, info["size_bits"])
+    skewed = count_group_sizes(kl * 6, 8, 32)  # six times the KL: mostly tiny groups
+    _, _, info_skewed = rec_encode(mq, sq, mp, sp, 1, "seed", budget_bits=8, max_group=32, size_counts=skewed)
+    assert info_skewed["size_bits"] > info["size_bits"] + 100
+    with pytest.raises(ValueError, match="max_group"):
+        rec_encode(mq, sq, mp, sp, 1, "seed", budget_bits=8, max_group=16, size_counts=own)

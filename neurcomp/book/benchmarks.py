@@ -116,7 +116,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               "2000 steps, SGA also at 500, annealed; 4 crops of 128 px (resumable)"),
     Benchmark("bitsback", "bitsback.py", ("--images", "4", "--crop", "128", "--steps", "2000",
                                           "--lambdas", *_LAMBDAS), ("mshp", "bitsback"), 150,
-              "amortized, SGA, SGA + bits-back and its ablations, 4 crops of 128 px; the archive curve"),
+              "amortized, SGA, SGA + bits-back and its ablations, 4 crops of 128 px; the archive curve (resumable)"),
 ]}
 
 

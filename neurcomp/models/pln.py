@@ -39,6 +39,11 @@ under it (domain 1); the decoder regenerates both samples with the same seed (se
 ``extra``) and runs ``h_s`` and ``g_s`` in float64. Stride 64, ``latent_shape = (H/64, W/64)``
 (the ``z2`` grid; ``z1`` is 4x finer).
 
+Flamich et al.'s own coder (``rec_method="seed"``) codes group sizes under a distribution fixed
+from training images (``rec_size_counts``, one table per rate point and level, fitted by
+:meth:`PLN.fit_rec_size_counts` and shipped in the model card's config); without a table, or
+with other grouping parameters than the table's, every stream carries its own histogram.
+
 Example:
     >>> import torch
     >>> m = PLN(N=8, M=8, F=4, betas=[40, 150]).eval()
@@ -57,7 +62,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import GDN, conv, deconv
-from ..rec import METHODS, rec_decode, rec_encode
+from ..rec import DEFAULTS, METHODS, rec_decode, rec_encode
+from ..rec.samplers import kl_bits, standardize
+from ..rec.size_table import count_group_sizes
 from .base import Compressed, CompressionModel
 from .hyperprior import AnalysisSynthesis
 from .rate import extend_rate_points, has_training_options, rate_index, training_rate_bpp
@@ -114,10 +121,14 @@ class PLN(CompressionModel):
     num_sections = 2
     extra_size = _EXTRA.size
 
-    def __init__(self, N: int = 96, M: int = 96, F: int = 64, betas=(40.0, 150.0, 550.0), distortion: str = "mse"):
+    def __init__(self, N: int = 96, M: int = 96, F: int = 64, betas=(40.0, 150.0, 550.0), distortion: str = "mse",
+                 rec_size_counts: dict | None = None):
         super().__init__()
         if distortion not in ("mse", "mae"):
             raise ValueError("distortion must be 'mse' or 'mae'")
+        self.rec_size_counts = rec_size_counts
+        if rec_size_counts is not None and any(len(rec_size_counts[k]) != len(betas) for k in ("z1", "z2")):
+            raise ValueError("rec_size_counts needs one table per rate point for z1 and z2")
         self.N, self.M, self.F = int(N), int(M), int(F)
         self.betas = [float(b) for b in betas]
         self.distortion = distortion
@@ -145,8 +156,11 @@ class PLN(CompressionModel):
 
     @property
     def config(self) -> dict:
-        return {"kind": self.kind, "N": self.N, "M": self.M, "F": self.F, "betas": self.betas,
-                "distortion": self.distortion}
+        cfg = {"kind": self.kind, "N": self.N, "M": self.M, "F": self.F, "betas": self.betas,
+               "distortion": self.distortion}
+        if self.rec_size_counts is not None:
+            cfg["rec_size_counts"] = self.rec_size_counts
+        return cfg
 
     def update(self) -> None:
         """No coding tables: REC codes under the Gaussian priors directly."""
@@ -264,6 +278,47 @@ class PLN(CompressionModel):
         return _pm(self.kl_hint(s_p1, q / 16))
 
     @torch.no_grad()
+    def fit_rec_size_counts(self, images, budget_bits: int | None = None, max_group: int | None = None,
+                            seed: int = 0) -> dict:
+        """Flamich et al.'s group-size distribution, fixed from training ``images`` (an iterable of
+        ``[1, 3, H, W]`` tensors, H and W multiples of 64): at every rate point, the sizes of the groups
+        the ``seed`` coder forms from an exact posterior sample's per-dimension KL, counted for
+        ``z1`` and ``z2`` (:func:`neurcomp.rec.size_table.count_group_sizes`). Returns the dict that
+        ``rec_size_counts`` takes (``budget_bits``, ``max_group``, ``images``, ``z1``, ``z2``: per rate
+        point a list of ``max_group`` counts); set it on the model (or its card's config) to use it."""
+        B = int(DEFAULTS["seed"]["budget_bits"] if budget_bits is None else budget_bits)
+        G = int(DEFAULTS["seed"]["max_group"] if max_group is None else max_group)
+        L = len(self.betas)
+        counts = {"z1": np.zeros((L, G), np.int64), "z2": np.zeros((L, G), np.int64)}
+        dev = self.z1_gain.device
+        n = 0
+        for i, x in enumerate(images):
+            n += 1
+            for r in range(L):
+                (mu_l1, s_l1), (mu_2, s_2) = (tuple(t.cpu().double() for t in pair) for pair in
+                                              self.posterior2(x.float().to(dev), torch.tensor([r], device=dev)))
+                gen = torch.Generator().manual_seed(int(seed) + 1000 * i + r)
+                z2 = mu_2 + s_2 * torch.randn(mu_2.shape, generator=gen, dtype=torch.float64)
+                mu_p1, s_p1 = self.exact_prior1(z2, r)
+                mu_q1, s_q1 = precision_combine(mu_l1, s_l1, mu_p1, s_p1)
+                kl2 = kl_bits(*standardize(_pm(mu_2), _pm(s_2), 0.0, 1.0))
+                kl1 = kl_bits(*standardize(_pm(mu_q1), _pm(s_q1), _pm(mu_p1), _pm(s_p1)))
+                counts["z2"][r] += count_group_sizes(kl2, B, G)
+                counts["z1"][r] += count_group_sizes(kl1, B, G)
+        return {"budget_bits": B, "max_group": G, "images": n,
+                "z1": counts["z1"].tolist(), "z2": counts["z2"].tolist()}
+
+    def _size_counts(self, rec_params: dict, rate_idx: int) -> dict:
+        """``{"z2": ..., "z1": ...}`` size tables for the ``seed`` coder at these parameters (empty when the
+        model has none or the parameters group differently from the tables')."""
+        t = self.rec_size_counts
+        p = {**DEFAULTS["seed"], **rec_params}
+        if t is None or "size_counts" in rec_params or p["outlier_bits"] is not None or \
+                (int(p["budget_bits"]), int(p["max_group"])) != (t["budget_bits"], t["max_group"]):
+            return {}
+        return {"z2": t["z2"][rate_idx], "z1": t["z1"][rate_idx]}
+
+    @torch.no_grad()
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed: int = 0, hw=None,
                  rec_method: str = "orc-hint", **rec_params) -> Compressed:
         """REC-code a posterior sample of ``x [1, 3, H, W]`` (H, W multiples of 64).
@@ -278,6 +333,8 @@ class PLN(CompressionModel):
         ``info``: ``kl_bpp``, ``psnr_exact`` (reconstruction from an exact posterior sample drawn
         with the same seed), ``psnr_rec`` (from the coded sample), ``rec_bits`` and ``rec_enc_s``;
         ``details["rec"]``: REC's statistics of each part (``{"z2": ..., "z1": ...}``).
+        With ``rec_method="seed"`` the group sizes are coded under the model's ``rec_size_counts``
+        (when its grouping parameters are the coder's).
         """
 
         self.check_method(method)
@@ -295,6 +352,10 @@ class PLN(CompressionModel):
                                       self.posterior2(x.float().to(dev), torch.tensor([rate_idx], device=dev)))
         method2 = "orc" if method == "orc-hint" else method
         p2 = {k: v for k, v in rec_params.items() if k != "split_bits"}
+        tables = self._size_counts(rec_params, rate_idx) if method == "seed" else {}
+        p1 = {**rec_params, **({"size_counts": tables["z1"]} if tables else {})}
+        if tables:
+            p2["size_counts"] = tables["z2"]
         data2, z2, info2 = rec_encode(_pm(mu_2), _pm(s_2), np.zeros(1), np.ones(1), seed, method2, domain=2, **p2)
         z2 = _cm(torch.from_numpy(z2))
         mu_p1, s_p1 = self.exact_prior1(z2, rate_idx)
@@ -305,7 +366,7 @@ class PLN(CompressionModel):
             prefix = q.numpy().astype(np.int8).tobytes()
             hint = self._hint_from_prefix(prefix, s_p1)  # exactly what the decoder will compute
         data1, z1, info1 = rec_encode(_pm(mu_q1), _pm(s_q1), _pm(mu_p1), _pm(s_p1), seed, method, domain=1,
-                                      kl_hint=hint, **rec_params)
+                                      kl_hint=hint, **p1)
         data1 = prefix + data1
         info1["coded_bits"] = 8 * len(data1)
         x_hat = self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)
@@ -342,7 +403,10 @@ class PLN(CompressionModel):
             raise ValueError("unknown REC method in the stream")
         method = METHODS[mid]
         h2, w2 = (int(v) for v in latent_shape)
-        z2 = rec_decode(sections[0], np.zeros(1), np.ones(1), seed, (1, h2, w2, self.F), domain=2)
+        tables = self.rec_size_counts or {}
+        sizes2 = tables["z2"][rate_idx] if tables else None
+        sizes1 = tables["z1"][rate_idx] if tables else None
+        z2 = rec_decode(sections[0], np.zeros(1), np.ones(1), seed, (1, h2, w2, self.F), domain=2, size_counts=sizes2)
         mu_p1, s_p1 = self.exact_prior1(_cm(torch.from_numpy(z2)), rate_idx)
         data1, hint = bytes(sections[1]), None
         if method == "orc-hint":
@@ -350,5 +414,5 @@ class PLN(CompressionModel):
                 raise ValueError("corrupted stream: z1 section too short")
             data1, hint = data1[self.M:], self._hint_from_prefix(data1[: self.M], s_p1)
         mu_p1, s_p1 = _pm(mu_p1), _pm(s_p1)
-        z1 = rec_decode(data1, mu_p1, s_p1, seed, mu_p1.shape, method, domain=1, kl_hint=hint)
+        z1 = rec_decode(data1, mu_p1, s_p1, seed, mu_p1.shape, method, domain=1, kl_hint=hint, size_counts=sizes1)
         return self.reconstruct(_cm(torch.from_numpy(z1)), rate_idx)

@@ -24,7 +24,10 @@ Methods (see :mod:`neurcomp.rec.samplers`):
   PLN's latents at about 1.2x the KL.
 * ``seed`` -- Flamich et al. 2020 Algorithm 2: the same grouping (default ``max_group`` 64), importance
   sampler with ``ceil(2^KL_group)`` candidates and the argmax rule (Eq. 8), indices
-  Elias-delta coded, group sizes range-coded under their empirical distribution.
+  Elias-delta coded, group sizes range-coded under a distribution fixed from training images
+  (``size_counts``, as the paper does: :mod:`neurcomp.rec.size_table`; the stream records the
+  table's fingerprint and the decoder needs the same table) or, without one, under the
+  stream's own histogram (sent in the stream).
 * ``miracle`` -- one block for the whole latent (MIRACLE without grouping; the digits warm-up):
   ``ceil(2^(KL + extra_bits))`` candidates, ``mode`` "softmax" (Havasi et al.) or
   "argmax" (Flamich et al. 2020), index Elias-delta coded.
@@ -56,6 +59,7 @@ from ..entropy.errors import CodingError
 from ..entropy.integer_codes import RangeReader, RangeWriter
 from .index_codes import pack_sections, unpack_sections
 from .randomness import group_keys
+from .size_table import coding_counts, table_id
 from .samplers import (adaptive_groups, dequantize_outliers, group_positions, harsha_decode, harsha_encode,
                        importance_encode, kl_bits, quantize_outliers, regenerate, scan_groups, size_classes,
                        standardize)
@@ -148,12 +152,15 @@ class OrcHeader:
 
 @dataclass(frozen=True)
 class SeedHeader:
-    """``seed``: Flamich et al.'s Algorithm 2 (sizes range-coded, indices Elias-delta coded)."""
+    """``seed``: Flamich et al.'s Algorithm 2 (sizes range-coded, indices Elias-delta coded).
+    ``size_table``: the fingerprint of the fixed size table the sizes were coded under (0: the
+    stream's own histogram)."""
 
     dims: int
     max_group: int
     n_groups: int
     n_outliers: int
+    size_table: int
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,14 @@ def _grouped_encode(method, m, s, hint, seed, domain, p):
     rw = RangeWriter()
     _write_outliers(rw, where, e, j)
     b0 = rw.enc.num_bits()
-    rw.histogram_coded(np.searchsorted(allowed, sizes), allowed.size)
+    table = p.get("size_counts")
+    if table is not None:
+        table = coding_counts(table)
+        if method != "seed" or table.size != allowed.size:
+            raise ValueError(f"size_counts must have max_group = {allowed.size} entries (got {table.size})")
+        rw.categorical(sizes - 1, table)
+    else:
+        rw.histogram_coded(np.searchsorted(allowed, sizes), allowed.size)
     b1 = rw.enc.num_bits()
     if method == "orc":
         rw.log_classes(idx, B + t)
@@ -220,11 +234,25 @@ def _grouped_encode(method, m, s, hint, seed, domain, p):
             elias_delta_encode(bw, i + 1)
         sections = [rw.getvalue(), bw.getvalue()]
         parts = {"outlier_bits": b0, "size_bits": b1 - b0, "index_bits": bw.bits}
-        header = SeedHeader(D, G, sizes.size, where.size)
+        header = SeedHeader(D, G, sizes.size, where.size, 0 if table is None else table_id(p["size_counts"]))
+        parts["size_table"] = header.size_table
     return header, sections, eps, {**counts, **parts}
 
 
-def _grouped_decode(header, sections, hint, seed, domain):
+def _size_table_for(header, size_counts):
+    """The coding counts a ``seed`` stream's sizes were coded under (None: the stream's own histogram)."""
+    if isinstance(header, OrcHeader) or header.size_table == 0:
+        return None
+    if size_counts is None:
+        raise ValueError(f"this REC stream's group sizes were coded under size table {header.size_table:08x}; "
+                         "pass the same size_counts (the model's) to rec_decode")
+    if table_id(size_counts) != header.size_table:
+        raise CodingError(f"REC stream was coded under size table {header.size_table:08x}, "
+                          f"not the given one ({table_id(size_counts):08x})")
+    return coding_counts(size_counts)
+
+
+def _grouped_decode(header, sections, hint, seed, domain, size_counts=None):
     D, G, n_groups, n_out = header.dims, header.max_group, header.n_groups, header.n_outliers
     orc = isinstance(header, OrcHeader)
     per_octave = header.size_classes if orc else 0
@@ -235,7 +263,13 @@ def _grouped_decode(header, sections, hint, seed, domain):
     allowed = size_classes(per_octave, G)
     rr = RangeReader(sections[0])
     where, e, j = _read_outliers(rr, n_out, D)
-    sizes = allowed[rr.histogram_coded(n_groups, allowed.size)]
+    table = _size_table_for(header, size_counts)
+    if table is not None:
+        if table.size != allowed.size:
+            raise CodingError("corrupt REC header: the size table does not match max_group")
+        sizes = rr.categorical(n_groups, table) + 1
+    else:
+        sizes = allowed[rr.histogram_coded(n_groups, allowed.size)]
     if orc:
         idx = rr.log_classes(n_groups, header.budget_bits + header.extra_bits)
     else:
@@ -415,7 +449,8 @@ REGISTRY = {r.name: r for r in (
               {"budget_bits": 12, "extra_bits": 2, "max_group": 1024, "size_classes": 1, "outlier_bits": None,
                "skip_bits": 0.01, "threads": 1}, _grouped_encode, _grouped_decode),
     RecMethod("seed", 2, SeedHeader, 2,
-              {"budget_bits": 14, "max_group": 64, "outlier_bits": None, "skip_bits": 0.01, "threads": 1},
+              {"budget_bits": 14, "max_group": 64, "outlier_bits": None, "skip_bits": 0.01, "threads": 1,
+               "size_counts": None},
               _grouped_encode, _grouped_decode),
     RecMethod("miracle", 3, BlockHeader, 1, {"extra_bits": 0.0, "mode": "softmax", "max_candidates": 1 << 26},
               _miracle_encode, _miracle_decode),
@@ -442,6 +477,9 @@ def rec_encode(mu_q, sigma_q, mu_p, sigma_p, seed: int, method: str = "orc", dom
     ``kl_hint`` (method ``orc-hint``, required there): a per-dimension prediction of the KL in bits that
     the *decoder* can compute too (from the prior's side); groups are formed from it, so no group
     sizes are sent. It must be passed to :func:`rec_decode` unchanged.
+    ``size_counts`` (method ``seed``): a group-size table fixed from training images
+    (:mod:`neurcomp.rec.size_table`); the sizes are coded under it instead of a histogram the
+    stream carries, and :func:`rec_decode` needs the same table.
     """
     if method not in REGISTRY:
         raise ValueError(f"unknown REC method {method!r}; choose from {', '.join(METHODS)}")
@@ -488,9 +526,10 @@ def stream_method(data: bytes) -> str:
 
 
 def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | None = None, domain: int = 0,
-               kl_hint=None):
+               kl_hint=None, size_counts=None):
     """The sample coded in ``data`` (float64 array of ``shape``, default the shape of ``mu_p``;
-    ``kl_hint``: the encoder's, for method ``orc-hint``)."""
+    ``kl_hint``: the encoder's, for method ``orc-hint``; ``size_counts``: the encoder's group-size
+    table, for a ``seed`` stream coded under one)."""
     rm, header, sections = _parse(bytes(data))
     if method is not None and method != rm.name:
         raise CodingError(f"REC stream was written with method {rm.name!r}, not {method!r}")
@@ -504,7 +543,10 @@ def rec_decode(data: bytes, mu_p, sigma_p, seed: int, shape=None, method: str | 
         if kl_hint is None:
             raise ValueError("this REC stream needs the encoder's kl_hint to decode")
         hint = np.broadcast_to(_np64(kl_hint), shape).ravel()
-    eps = rm.decode(header, sections, hint, int(seed), int(domain))
+    if isinstance(header, SeedHeader):
+        eps = rm.decode(header, sections, hint, int(seed), int(domain), size_counts)
+    else:
+        eps = rm.decode(header, sections, hint, int(seed), int(domain))
     mu_p_f, sigma_p_f = (np.broadcast_to(v, shape).ravel() for v in (mu_p, sigma_p))
     return assemble(eps, mu_p_f, sigma_p_f).reshape(shape)
 
