@@ -11,7 +11,7 @@ ifneq ($(NEURCOMP_DATA),)
 export NEURCOMP_DATA := $(abspath $(NEURCOMP_DATA))
 endif
 
-.PHONY: book book-student notebooks test test-fast install clean
+.PHONY: book book-student pdf pdf-student notebooks test test-fast install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,15 @@ book: $(BIN)/.installed
 # for a course: the book without solutions (exercises keep their numbers), from the committed outputs
 book-student: $(BIN)/.installed
 	$(BIN)/python -m neurcomp.book.build --student --out _build/student
+
+# the whole book as one PDF from the committed outputs (no cell runs): _build/pdf/neurcomp.pdf. Needs TeX:
+# apt-get install latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf lmodern
+pdf: $(BIN)/.installed
+	$(BIN)/python -m neurcomp.book.build --pdf --out _build/pdf
+
+# the same without solutions (exercises keep their numbers): _build/pdf-student/neurcomp.pdf
+pdf-student: $(BIN)/.installed
+	$(BIN)/python -m neurcomp.book.build --pdf --student --out _build/pdf-student
 
 # every chapter twice, as published and stripped of outputs and solutions: _build/notebooks.zip
 notebooks: $(BIN)/.installed

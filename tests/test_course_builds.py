@@ -115,3 +115,74 @@ def test_the_student_edition_builds_strictly_without_any_solution(tmp_path):
         assert "solution-content" not in page and "Solution to" not in page, p.name
         for phrase in _solution_phrases(json.loads(p.read_text())):
             assert phrase not in text, (p.name, phrase)
+
+
+def _words(text: str) -> str:
+    """The words of a PDF's text, one space apart (as :func:`_plain` for a page, with no tags to strip)."""
+    return " ".join(re.findall(r"[A-Za-z]+(?:'[a-z]+)?", text))
+
+
+def _pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _needs_tex():
+    """The PDF tests need TeX (and poppler's pdftotext / pdftoppm); in CI (``CI=true``) they fail without it."""
+    import shutil
+
+    missing = [t for t in ("latexmk", "xelatex", "pdftotext", "pdftoppm") if shutil.which(t) is None]
+    if missing and os.environ.get("CI") != "true":
+        pytest.skip(f"{', '.join(missing)} not installed (make pdf needs TeX: see neurcomp/book/build.py)")
+    assert not missing, f"{missing} missing in CI: .ci/run installs them"
+
+
+def _check_pdf(pdf: Path, tmp_path: Path) -> str:
+    """Every chapter's title and exercise heading, no unresolved reference, no raw LaTeX, pages that render."""
+    text = _pdf_text(pdf)
+    flat = re.sub(r"\s+", " ", text)
+    for fact in build.chapter_facts():
+        assert f"{fact['number']}. {fact['title']}" in flat, fact["title"]
+        for k in range(1, fact["exercises"] + 1):
+            assert f"Exercise {fact['number']}.{k} (" in flat, (fact["number"], k)
+    assert "??" not in text and "$$" not in text
+    # math that MyST did not parse reaches LaTeX as escaped text (code blocks escape a backslash as \PYGZbs{})
+    tex = (pdf.parent / "_build" / "latex" / "neurcomp.tex").read_text()
+    raw = [m.group(0) for m in re.finditer(r".{0,40}\\textbackslash\{\}[A-Za-z]{2,}.{0,20}", tex)
+           if "sphinxupquote" not in m.group(0)]
+    assert not raw, raw[:3]
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                                                               check=True).stdout).group(1))
+    assert pages > 200
+    from PIL import Image
+
+    for page in (1, pages // 3, 2 * pages // 3):  # rendered, and not blank
+        subprocess.run(["pdftoppm", "-r", "20", "-f", str(page), "-l", str(page), "-png", str(pdf),
+                        str(tmp_path / "page")], check=True)
+        png = sorted(tmp_path.glob("page*.png"))[-1]
+        img = Image.open(png).convert("L")
+        assert img.getextrema()[0] < 128, f"page {page} is blank"
+        png.unlink()
+    return flat
+
+
+@pytest.mark.slow
+def test_make_pdf_builds_the_whole_book_with_its_numbers_and_solutions(tmp_path):
+    """`make pdf`: one PDF from the committed outputs, with every chapter, exercise and solution."""
+    _needs_tex()
+    flat = _check_pdf(build.build_pdf(tmp_path / "pdf"), tmp_path)
+    assert "Figure 6.1 —" in flat and "(6.1)" in flat and "Solution to Exercise 6.1" in flat
+    assert "Fig. 1:" not in flat and "click to reveal" not in flat  # LaTeX's own numbers and HTML-only text are off
+    plain = _words(flat)
+    for p in CHAPTERS:
+        assert any(phrase in plain for phrase in _solution_phrases(json.loads(p.read_text()))), p.name
+
+
+@pytest.mark.slow
+def test_the_student_pdf_has_no_solution(tmp_path):
+    _needs_tex()
+    flat = _check_pdf(build.build_pdf(tmp_path / "pdf", student=True), tmp_path)
+    plain = _words(flat)
+    assert "Solution to" not in flat
+    for p in CHAPTERS:
+        for phrase in _solution_phrases(json.loads(p.read_text())):
+            assert phrase not in plain, (p.name, phrase)

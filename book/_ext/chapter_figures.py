@@ -13,6 +13,9 @@ and wherever sphinx-exercise asks for its number. References to an exercise give
 Display equations are numbered per page by Sphinx, (1), (2), ...; in a chapter they become (6.1), (6.2),
 ... where they are shown and wherever ``{eq}`` refers to them, so that the three kinds of numbers agree.
 
+In the PDF (Sphinx's LaTeX builder), LaTeX numbers the equations: each chapter's file starts with
+``\\ncchapter{6}`` (a macro of the preamble in ``_config.yml``), so they are (6.1), (6.2), ... there too.
+
 The pages also load ``_static/neurcomp.css`` (from ``book/_ext/_static``): wide tables scroll instead of
 being clipped, long printed lines wrap, and figures are shown at their natural size up to the column.
 """
@@ -76,6 +79,18 @@ def _show_chapter_equations(app, doctree, docname) -> None:
             node["number"] = f"{ch[0]}.{node['number']}"
 
 
+def _latex_chapters(app, doctree, docname) -> None:
+    """(doctree-resolved, LaTeX) The assembled book: each chapter's file starts with ``\\ncchapter{N}``."""
+    if app.builder.format != "latex":
+        return
+    from sphinx import addnodes
+
+    for node in doctree.findall(addnodes.start_of_file):
+        ch = _chapter(node["docname"])
+        if ch:
+            node.insert(0, nodes.raw("", f"\\ncchapter{{{ch[0]}}}\n", format="latex"))
+
+
 def setup(app):
     app.connect("config-inited", _no_numfig, priority=900)
     app.add_css_file("neurcomp.css")
@@ -83,4 +98,5 @@ def setup(app):
     app.connect("env-get-updated", _number_exercises, priority=900)
     app.connect("env-get-updated", _chapter_equations, priority=900)
     app.connect("doctree-resolved", _show_chapter_equations)
+    app.connect("doctree-resolved", _latex_chapters)
     return {"version": "2", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,5 @@
-"""Builds of the book for a course: the student HTML (no solutions) and the notebooks bundle.
+"""Builds of the book for a course: the whole-book PDF, the student HTML and PDF (no solutions) and the
+notebooks bundle.
 
 Part of :mod:`neurcomp.book`. Both start from the committed chapters (their outputs as executed by
 ``benchmarks/book.py``), so they run in minutes without executing a cell:
@@ -8,6 +9,10 @@ Part of :mod:`neurcomp.book`. Both start from the committed chapters (their outp
   solutions (:func:`student_notebook` with the other outputs kept: text, code and figures of every
   solution are left out, the exercises keep their numbers; sphinx-exercise's own ``hide_solutions``
   leaves the gated solutions' code and figures in);
+- :func:`build_pdf` renders the same sources as one PDF with Sphinx's LaTeX builder and XeLaTeX
+  (``latexmk``; TeX from Debian's ``texlive-xetex``, ``texlive-latex-extra``, ``latexmk``,
+  ``fonts-freefont-otf``): every chapter, figure, table, equation, exercise and (unless ``student``)
+  solution, the bibliography; numbers as in the HTML (the LaTeX settings are in ``_config.yml``);
 - :func:`notebooks_zip` writes every chapter of ``_toc.yml`` twice: ``with-outputs/`` as committed and
   ``student/`` without outputs and without solutions (each notebook's first cell installs neurcomp
   where it is missing, as on Colab).
@@ -15,6 +20,7 @@ Part of :mod:`neurcomp.book`. Both start from the committed chapters (their outp
 Command line (from the repository root; ``make book-student`` and ``make notebooks`` run these)::
 
     python -m neurcomp.book.build --student --out _build/student     # HTML in _build/student/_build/html
+    python -m neurcomp.book.build --pdf --out _build/pdf              # _build/pdf/neurcomp.pdf
     python -m neurcomp.book.build --notebooks _build/notebooks.zip
 
 Example (a gated solution and its code cell leave the student copy; the exercise stays):
@@ -67,8 +73,10 @@ def config(student: bool = False, root: Path = ROOT) -> dict:
     return cfg
 
 
-def build_html(out: Path, student: bool = False, root: Path = ROOT, timeout: float = 1200) -> subprocess.CompletedProcess:
-    """Build the HTML into ``out/_build/html`` strictly (``--warningiserror``); the log is ``out/build.log``."""
+def build_html(out: Path, student: bool = False, root: Path = ROOT, timeout: float = 1200,
+               builder: str = "html") -> subprocess.CompletedProcess:
+    """Build the HTML into ``out/_build/html`` strictly (``--warningiserror``); the log is ``out/build.log``
+    (``builder="pdflatex"``: the LaTeX sources and PDF into ``out/_build/latex``, see :func:`build_pdf`)."""
     import yaml  # comes with the book extra (jupyter-book)
 
     out = Path(out)
@@ -85,10 +93,35 @@ def build_html(out: Path, student: bool = False, root: Path = ROOT, timeout: flo
         root = src
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--config", str(out / "_config.yml"),
-           "--path-output", str(out), "--warningiserror", "--keep-going", "--all"]
+           "--path-output", str(out), "--warningiserror", "--keep-going", "--all", "--builder", builder]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     (out / "build.log").write_text(proc.stdout + proc.stderr)
     return proc
+
+
+class PdfError(RuntimeError):
+    """The PDF build failed (the message names the first LaTeX error, or says that TeX is missing)."""
+
+
+def build_pdf(out: Path, student: bool = False, root: Path = ROOT, timeout: float = 1800) -> Path:
+    """Build the whole book as one PDF from the committed outputs; returns ``out/neurcomp.pdf``.
+
+    Raises :class:`PdfError` (one line) when ``latexmk`` / ``xelatex`` are missing or LaTeX fails."""
+    missing = [t for t in ("latexmk", "xelatex") if shutil.which(t) is None]
+    if missing:
+        raise PdfError(f"{' and '.join(missing)} not found: install TeX first (Debian: apt-get install latexmk "
+                       "texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf lmodern)")
+    out = Path(out)
+    proc = build_html(out, student=student, root=root, timeout=timeout, builder="pdflatex")
+    pdf = out / "_build" / "latex" / "neurcomp.pdf"
+    if proc.returncode or not pdf.is_file():
+        log = out / "_build" / "latex" / "neurcomp.log"
+        errors = [ln for ln in (log.read_text(errors="replace").splitlines() if log.is_file() else []) if ln.startswith("!")]
+        warnings = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "WARNING" in ln or "ERROR" in ln]
+        raise PdfError((errors or warnings or [(proc.stdout + proc.stderr).strip()[-300:]])[0] + f" (log: {out / 'build.log'})")
+    target = out / "neurcomp.pdf"
+    shutil.copyfile(pdf, target)
+    return target
 
 
 def student_notebook(nb: dict, keep_outputs: bool = False) -> dict:
@@ -105,7 +138,8 @@ def student_notebook(nb: dict, keep_outputs: bool = False) -> dict:
                 cells.append(cell)
             continue
         text, inside = _without_gated_solutions("".join(cell["source"]), inside)
-        text = _without_solution_blocks(text).replace("Solutions are hidden; click to reveal them.", "")
+        text = _without_solution_blocks(text).replace(":::{only} html\nSolutions are hidden; click to reveal them.\n:::", "")
+        text = text.replace("Solutions are hidden; click to reveal them.", "")
         if text.strip():
             cell["source"] = text.strip("\n").splitlines(keepends=True)
             cells.append(cell)
@@ -306,6 +340,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="_build/book", help="output folder of the HTML build")
     ap.add_argument("--student", action="store_true", help="leave every solution out")
+    ap.add_argument("--pdf", action="store_true", help="build the PDF (out/neurcomp.pdf) instead of the HTML")
     ap.add_argument("--notebooks", metavar="ZIP", help="write the notebooks bundle instead of building HTML")
     ap.add_argument("--syllabus", metavar="MD", help="write the syllabus page instead of building HTML")
     a = ap.parse_args(argv)
@@ -315,6 +350,13 @@ def main(argv=None) -> int:
         return 0
     if a.notebooks:
         print(f"wrote {notebooks_zip(Path(a.notebooks))}")
+        return 0
+    if a.pdf:
+        try:
+            print(f"wrote {build_pdf(Path(a.out), student=a.student)}")
+        except PdfError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         return 0
     proc = build_html(Path(a.out), student=a.student)
     if proc.returncode:
