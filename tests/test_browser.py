@@ -408,3 +408,61 @@ def test_no_broken_internal_links(html_root):
                 if unquote(parts.fragment) not in ids:
                     broken.append(f"{page.relative_to(html_root)}: {href} (no such anchor)")
     assert not broken, f"{len(broken)} broken internal links: {broken[:10]}"
+
+
+SLIDE_FACTS = """
+const done = arguments[arguments.length - 1];
+const t0 = Date.now();
+function poll() {
+  const mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+  if (document.readyState === 'complete' && mj) {
+    window.MathJax.startup.promise.then(() => {
+      const slides = Array.from(document.querySelectorAll('.slide'));
+      const current = () => slides.findIndex(s => s.classList.contains('current'));
+      const first = current();
+      document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight'}));
+      const moved = current();
+      const text = slides.map(s => s.innerText).join('\\n');
+      done({ok: true, n: slides.length, first: first, moved: moved,
+            imgs: Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0, alt: i.alt})),
+            mathErrors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.textContent),
+            math: document.querySelectorAll('mjx-container').length, text: text});
+    });
+  } else if (Date.now() - t0 > 30000) { done({ok: false, mathjax: !!mj}); } else { setTimeout(poll, 200); }
+}
+poll();
+"""
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if re.search(r"/\d+_", p)])
+def test_slides_render_offline(browser, html_root, page):
+    """The chapter's deck (linked from its page): MathJax from the local copy, its figures, arrow keys move."""
+    deck = html_root / "slides" / f"{page.rsplit('/', 1)[-1]}.html"
+    assert deck.is_file(), f"{deck} was not built"
+    assert f"slides/{deck.name}" in (html_root / f"{page}.html").read_text(), f"{page} does not link its slides"
+    browser.get_log("browser"), browser.get_log("performance")
+    browser.get(deck.as_uri())
+    facts = browser.execute_async_script(SLIDE_FACTS)
+    assert facts["ok"], f"{deck.name}: MathJax did not load offline: {facts}"
+    assert facts["n"] >= 5 and facts["first"] == 0 and facts["moved"] == 1, facts
+    assert facts["imgs"] and all(i["ok"] and i["alt"] for i in facts["imgs"]), facts["imgs"]
+    assert facts["math"] > 0 and not facts["mathErrors"], facts["mathErrors"][:3]
+    raw = re.findall(r".{0,30}(?:\\\(|\\\[|\$\$|\{cite\}|\{ref\}|\{eq\}).{0,30}", facts["text"])
+    assert not raw, f"{deck.name}: raw TeX or MyST in the slides: {raw[:3]}"
+    requests = [e for e in browser.get_log("performance") if '"Network.requestWillBeSent"' in e["message"]
+                and re.search(r'"url":"https?://', e["message"])]
+    assert not requests, f"{deck.name}: network requests: {requests[:2]}"
+
+
+def test_slide_equation_numbers_are_the_pages(html_root):
+    """Every labelled equation has the same number on a slide as on its chapter's page."""
+    from neurcomp.book import slides
+
+    for page in [p for p in PAGES if re.search(r"/\d+_", p)]:
+        shown = dict(re.findall(r'id="equation-([^"]+)">\s*<span class="eqno">\(([\d.]+)\)',
+                                (html_root / f"{page}.html").read_text()))
+        nb = nbformat.read(ROOT / f"{page}.ipynb", as_version=4)
+        labels = [m.group(2).strip() for c in nb.cells if c.cell_type == "markdown"
+                  for m in slides._EQUATION.finditer(c.source)]
+        n = int(page.rsplit("/", 1)[-1][:2])
+        assert {lab: f"{n}.{k}" for k, lab in enumerate(labels, 1)} == shown, page
