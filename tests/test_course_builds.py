@@ -172,6 +172,7 @@ def test_make_pdf_builds_the_whole_book_with_its_numbers_and_solutions(tmp_path)
     flat = _check_pdf(build.build_pdf(tmp_path / "pdf"), tmp_path)
     assert "Figure 6.1 —" in flat and "(6.1)" in flat and "Solution to Exercise 6.1" in flat
     assert "Fig. 1:" not in flat and "click to reveal" not in flat  # LaTeX's own numbers and HTML-only text are off
+    assert "Text and figures: CC BY 4.0" in flat and "code: MIT" in flat  # the licences, as in every page's footer
     plain = _words(flat)
     for p in CHAPTERS:
         assert any(phrase in plain for phrase in _solution_phrases(json.loads(p.read_text()))), p.name
