@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import constriction
@@ -41,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _records  # noqa: E402
-from _common import nan_to_none  # noqa: E402
+from _common import nan_to_none, resume_partial  # noqa: E402
 from sga import centre_crops, coded_rows  # noqa: E402
 
 from neurcomp import results  # noqa: E402
@@ -248,15 +247,8 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="nc_bitsback_"))
     reused, reused_archive = reuse_records(a) if a.reuse else ([], None)
     records += reused
-    settings = {k: v for k, v in vars(a).items() if k != "json"}
-    partial_path = Path(str(a.json) + ".partial")  # not *.json: the chapters read every results file in the folder
-    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else None
-    if partial and partial.get("settings") != settings:
-        print(f"{partial_path} is from other settings: starting afresh", flush=True)
-        partial = None
-    partial = partial or {"settings": settings, "run_id": uuid.uuid4().hex[:12], "starts": 0, "records": [],
-                          "lambdas_done": [], "archive": None}
-    partial["starts"] += 1
+    partial, partial_path = resume_partial(a.json, {k: v for k, v in vars(a).items() if k != "json"},
+                                           lambdas_done=[], archive=None)
     if partial["lambdas_done"]:
         print(f"going on from lambda {', '.join(f'{v:g}' for v in partial['lambdas_done'])} of run "
               f"{partial['run_id']} ({partial_path})", flush=True)

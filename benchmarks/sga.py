@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from neurcomp.inference.iterative import amortized_latents
 from neurcomp.metrics import bd_rate, psnr
 from neurcomp.zoo import list_models, load_pretrained
 import _records  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import resume_partial  # noqa: E402
 
 #: the methods whose relaxation has a temperature (the others ignore the schedule)
 ANNEALED = ("sga", "det_annealing")
@@ -142,14 +142,7 @@ def main(argv=None):
     t0 = time.time()
     # a run of hours can be interrupted: its rows so far are kept next to the results file and a later run with
     # the same settings goes on from them (the same run: one run id, the number of starts recorded)
-    settings = {k: v for k, v in vars(a).items() if k != "json"}
-    partial_path = Path(str(a.json) + ".partial")  # not *.json: the chapters read every results file in the folder
-    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else None
-    if partial and partial.get("settings") != settings:
-        print(f"{partial_path} is from other settings: starting afresh", flush=True)
-        partial = None
-    partial = partial or {"settings": settings, "run_id": uuid.uuid4().hex[:12], "starts": 0, "records": []}
-    partial["starts"] += 1
+    partial, partial_path = resume_partial(a.json, {k: v for k, v in vars(a).items() if k != "json"})
     if partial["records"]:
         print(f"going on from {len(partial['records'])} rows of run {partial['run_id']} ({partial_path})", flush=True)
 
