@@ -218,7 +218,7 @@ def test_no_images_in_book_folder():
 # code, outputs and figure captions sit inside the toggle.
 DIRECTIVE = re.compile(r"^:::\{(exercise|solution|solution-start|solution-end)\}[ \t]*(.*)\n((?::[\w-]+:.*\n?)*)", re.M)
 CHAPTER = re.compile(r"^(\d+)_")
-SOLUTION_CODE = re.compile(r"\A\s*# Solution to Exercise (\d+)\b")
+SOLUTION_CODE = re.compile(r"\A\s*# Solution to Exercise (?:(\d+)\.)?(\d+)\b")  # "Exercise 6.2" (or "2")
 
 
 def _directives(path: Path) -> list[dict]:
@@ -279,9 +279,10 @@ def test_exercises_are_numbered_directives_with_hidden_linked_solutions(path):
         else:  # a code cell
             m = SOLUTION_CODE.match(d["source"])
             if m:
-                assert gate == f"ch{chapter}-ex{m.group(1)}", (
-                    f"code cell {d['cell']} (solution to exercise {m.group(1)}) is not inside its gated solution "
-                    f"(:::{{solution-start}} ch{chapter}-ex{m.group(1)} ... :::{{solution-end}})")
+                assert m.group(1) in (None, str(chapter)), f"code cell {d['cell']} names exercise {m.group(1)}.{m.group(2)}"
+                assert gate == f"ch{chapter}-ex{m.group(2)}", (
+                    f"code cell {d['cell']} (solution to exercise {m.group(2)}) is not inside its gated solution "
+                    f"(:::{{solution-start}} ch{chapter}-ex{m.group(2)} ... :::{{solution-end}})")
     assert gate is None, f"the gated solution of {gate} has no solution-end"
     assert solved == {label: 1 for label in labels}, f"every exercise has exactly one solution: {solved}"
     # {numref} needs Sphinx's numfig, which is off (chapter_figures.py): a reference gives its own text
