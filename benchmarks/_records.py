@@ -171,6 +171,7 @@ def write(path, layout: str, d: dict, **more):
     to_recs, raw = LAYOUTS[layout]
     recs = to_recs(d)
     bases = {r.base for r in recs if r.method not in results.CODECS}
+    bases |= set(d.get("models") or {})  # the networks a run timed without writing records (codec.py --compressai-only)
     prov = results.provenance(weights=installed_weights(sorted(bases)), **more)
     return results.write(path, recs, prov, **{k: v for k, v in d.items() if k not in raw and k != "provenance"})
 
