@@ -11,7 +11,7 @@ ifneq ($(NEURCOMP_DATA),)
 export NEURCOMP_DATA := $(abspath $(NEURCOMP_DATA))
 endif
 
-.PHONY: book book-student pdf pdf-student notebooks test test-fast install clean
+.PHONY: book site site-student book-student pdf pdf-student notebooks test test-fast install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ book: $(BIN)/.installed
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
+# the site as published: the whole-book PDF cut into chapters first, then the HTML, whose download menus offer
+# each chapter's PDF next to its .ipynb and slides (make book alone offers the chapter PDFs that are current)
+site: pdf book
+
 # for a course: the book without solutions (exercises keep their numbers), from the committed outputs
 book-student: $(BIN)/.installed
 	$(BIN)/python -m neurcomp.book.build --student --out _build/student
@@ -37,6 +41,9 @@ pdf: $(BIN)/.installed
 # the same without solutions (exercises keep their numbers): _build/pdf-student/neurcomp.pdf
 pdf-student: $(BIN)/.installed
 	$(BIN)/python -m neurcomp.book.build --pdf --student --out _build/pdf-student
+
+# the student site: the student PDF's chapters (no solutions) in the student HTML's download menus
+site-student: pdf-student book-student
 
 # every chapter twice, as published and stripped of outputs and solutions: _build/notebooks.zip
 notebooks: $(BIN)/.installed

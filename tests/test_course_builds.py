@@ -176,6 +176,65 @@ def test_make_pdf_builds_the_whole_book_with_its_numbers_and_solutions(tmp_path)
     plain = _words(flat)
     for p in CHAPTERS:
         assert any(phrase in plain for phrase in _solution_phrases(json.loads(p.read_text()))), p.name
+    _check_chapter_pdfs(tmp_path / "pdf" / "chapters")
+
+
+def _check_chapter_pdfs(folder: Path) -> None:
+    """One PDF per chapter: the title and licence pages, then that chapter (its title, every exercise) and
+    no page of the next."""
+    facts = [f for f in build.chapter_facts() if f["number"]]
+    assert sorted(p.stem for p in folder.glob("*.pdf")) == sorted(f["file"] for f in facts)
+    for fact, after in zip(facts, facts[1:] + [None]):
+        flat = re.sub(r"\s+", " ", _pdf_text(folder / f"{fact['file']}.pdf")).strip()
+        assert flat.startswith("neurcomp: neural image compression you can run"), fact["file"]
+        assert "Text and figures: CC BY 4.0" in flat and f"{fact['number']}. {fact['title']}".upper() in flat.upper()
+        assert all(f"Exercise {fact['number']}.{k} (" in flat for k in range(1, fact["exercises"] + 1)), fact["file"]
+        assert flat.count("Learning goals.") == 1, fact["file"]  # one chapter's opening, not the next one's
+        assert after is None or f"Exercise {after['number']}.1 (" not in flat, fact["file"]
+
+
+def _load_chapter_pdfs_extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapter_pdfs", ROOT / "book" / "_ext" / "chapter_pdfs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_download_menu_offers_a_chapter_pdf_only_when_it_is_current(tmp_path):
+    """book/_ext/chapter_pdfs.py: a chapter page's menu gets "chapter PDF" for a PDF at least as new as the
+    notebook; the build copies it into pdf/; a stale or missing PDF is not offered."""
+    from types import SimpleNamespace
+
+    ext = _load_chapter_pdfs_extension()
+    src, pdfs, outdir = tmp_path / "src", tmp_path / "pdfs", tmp_path / "html"
+    (src / "book").mkdir(parents=True)
+    pdfs.mkdir()
+    outdir.mkdir()
+    (src / "_toc.yml").write_text("root: intro\nchapters:\n- file: book/01_a\n- file: book/02_b\n")
+    for stem in ("01_a", "02_b"):
+        (src / "book" / f"{stem}.ipynb").write_text("{}")
+        (pdfs / f"{stem}.pdf").write_bytes(b"%PDF-1.5 " + stem.encode())
+    os.utime(pdfs / "02_b.pdf", (1, 1))  # older than its chapter: stale
+    app = SimpleNamespace(config=SimpleNamespace(nc_chapter_pdfs=str(pdfs)), srcdir=str(src), outdir=str(outdir),
+                          builder=SimpleNamespace(format="html"))
+
+    def menu(page):
+        ctx = {"header_buttons": [{"label": "download-buttons", "buttons": [{"label": "download-source-button"}]}]}
+        ext._menu(app, page, "page.html", ctx, None)
+        return [b for b in ctx["header_buttons"][0]["buttons"] if b["label"] == "download-chapter-pdf-button"]
+
+    assert [b["url"] for b in menu("book/01_a")] == ["../pdf/01_a.pdf"]
+    assert menu("book/02_b") == [] and menu("intro") == []
+    ext._copy(app, None)
+    assert sorted(p.name for p in (outdir / "pdf").iterdir()) == ["01_a.pdf"]
+    assert (outdir / "pdf" / "01_a.pdf").read_bytes() == (pdfs / "01_a.pdf").read_bytes()
+
+
+def test_the_student_edition_offers_its_own_chapter_pdfs():
+    assert build.config(student=True)["sphinx"]["config"]["nc_chapter_pdfs"].endswith("_build/pdf-student/chapters")
+    assert build.config()["sphinx"]["config"]["nc_chapter_pdfs"].endswith("_build/pdf/chapters")
 
 
 @pytest.mark.slow
@@ -187,3 +246,5 @@ def test_the_student_pdf_has_no_solution(tmp_path):
     for p in CHAPTERS:
         for phrase in _solution_phrases(json.loads(p.read_text())):
             assert phrase not in plain, (p.name, phrase)
+    _check_chapter_pdfs(tmp_path / "pdf" / "chapters")
+    assert "Solution to" not in _pdf_text(tmp_path / "pdf" / "chapters" / "06_discretization_gap.pdf")

@@ -13,6 +13,9 @@ Part of :mod:`neurcomp.book`. Both start from the committed chapters (their outp
   (``latexmk``; TeX from Debian's ``texlive-xetex``, ``texlive-latex-extra``, ``latexmk``,
   ``fonts-freefont-otf``): every chapter, figure, table, equation, exercise and (unless ``student``)
   solution, the bibliography; numbers as in the HTML (the LaTeX settings are in ``_config.yml``);
+  :func:`split_chapters` then cuts it into one PDF per chapter (``chapters/<file>.pdf``: the title and
+  licence pages, then the chapter's pages as in the book), which the HTML's download menus offer
+  (``book/_ext/chapter_pdfs.py``);
 - :func:`notebooks_zip` writes every chapter of ``_toc.yml`` twice: ``with-outputs/`` as committed and
   ``student/`` without outputs and without solutions (each notebook's first cell installs neurcomp
   where it is missing, as on Colab).
@@ -20,7 +23,7 @@ Part of :mod:`neurcomp.book`. Both start from the committed chapters (their outp
 Command line (from the repository root; ``make book-student`` and ``make notebooks`` run these)::
 
     python -m neurcomp.book.build --student --out _build/student     # HTML in _build/student/_build/html
-    python -m neurcomp.book.build --pdf --out _build/pdf              # _build/pdf/neurcomp.pdf
+    python -m neurcomp.book.build --pdf --out _build/pdf              # _build/pdf/neurcomp.pdf, chapters/*.pdf
     python -m neurcomp.book.build --notebooks _build/notebooks.zip
 
 Example (a gated solution and its code cell leave the student copy; the exercise stays):
@@ -37,6 +40,7 @@ import argparse
 import copy
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -70,6 +74,8 @@ def config(student: bool = False, root: Path = ROOT) -> dict:
         local[name] = str((root / path).resolve())
     if student:
         cfg["title"] = cfg.get("title", "") + " (student edition)"
+    # the chapters' PDFs its download menus offer: the student edition's own (no solutions), or none
+    sphinx.setdefault("config", {})["nc_chapter_pdfs"] = str((root / CHAPTER_PDFS[student]).resolve())
     return cfg
 
 
@@ -89,7 +95,9 @@ def build_html(out: Path, student: bool = False, root: Path = ROOT, timeout: flo
         shutil.copy(root / "_toc.yml", src / "_toc.yml")
         for path in chapters(root):
             nb = student_notebook(json.loads(path.read_text()), keep_outputs=True)
-            (src / path.relative_to(root)).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            dest = src / path.relative_to(root)
+            dest.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            os.utime(dest, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))  # as old as the chapter (its PDF is current)
         root = src
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--config", str(out / "_config.yml"),
@@ -121,7 +129,59 @@ def build_pdf(out: Path, student: bool = False, root: Path = ROOT, timeout: floa
         raise PdfError((errors or warnings or [(proc.stdout + proc.stderr).strip()[-300:]])[0] + f" (log: {out / 'build.log'})")
     target = out / "neurcomp.pdf"
     shutil.copyfile(pdf, target)
+    split_chapters(target, out / "chapters", root)
     return target
+
+
+#: where ``make pdf`` / ``make pdf-student`` leave the chapters' PDFs (relative to the repository root);
+#: an HTML build's download menus offer those that are newer than their chapter (``book/_ext/chapter_pdfs.py``)
+CHAPTER_PDFS = {False: Path("_build/pdf/chapters"), True: Path("_build/pdf-student/chapters")}
+
+
+def split_chapters(pdf: Path, out_dir: Path, root: Path = ROOT) -> list[Path]:
+    """Cut the whole-book PDF into one PDF per numbered chapter: ``out_dir/<file>.pdf`` holds the book's title
+    page and the page that names the licences, then the chapter's pages as they are in the book (same layout,
+    figure, equation and exercise numbers), with the chapter and its sections as bookmarks. A chapter runs from its
+    bookmark to the next top-level bookmark. Links to other chapters' pages do not survive the cut.
+
+    Raises :class:`PdfError` when a chapter's bookmark ("6. The discretization gap: ...") is missing."""
+    from pypdf import PdfReader, PdfWriter  # comes with the book extra
+
+    reader = PdfReader(str(pdf))
+    top, subs = [], {}  # the top-level bookmarks (title, page); the sections below each, by its index in top
+    for it in reader.outline:
+        if not isinstance(it, list):
+            top.append((it.title, reader.get_destination_page_number(it)))
+        elif top:
+            subs[len(top) - 1] = [(s.title, reader.get_destination_page_number(s)) for s in it if not isinstance(s, list)]
+    starts = sorted({page for _, page in top})
+    # the title page, and the page after it that names the licences (the whole book's page 3: its back is blank)
+    front = [0, *[i for i in range(1, min(4, starts[0])) if "CC BY" in reader.pages[i].extract_text()][:1]]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fact in chapter_facts(root):
+        if not fact["number"]:
+            continue
+        title = f"{fact['number']}. {fact['title']}"
+        k = next((i for i, t in enumerate(top) if " ".join(t[0].split()) == title), None)
+        if k is None:
+            raise PdfError(f"{pdf}: no bookmark {title!r}: cannot cut out chapter {fact['number']}")
+        first = top[k][1]
+        end = next((p for p in starts if p > first), len(reader.pages))
+        writer = PdfWriter()
+        for i in [*front, *range(first, end)]:
+            writer.add_page(reader.pages[i])
+        parent = writer.add_outline_item(title, len(front))
+        for name, page in subs.get(k, []):
+            if first <= page < end:
+                writer.add_outline_item(name, len(front) + page - first, parent=parent)
+        writer.add_metadata({"/Title": f"neurcomp, chapter {title}"})
+        path = out_dir / f"{fact['file']}.pdf"
+        with open(path, "wb") as f:
+            writer.write(f)
+        written.append(path)
+    return written
 
 
 def student_notebook(nb: dict, keep_outputs: bool = False) -> dict:
