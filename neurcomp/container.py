@@ -35,7 +35,7 @@ from .entropy.errors import CodingError, TruncatedCode
 MAGIC = b"NCZ"
 VERSION = 1
 METHODS = ("amortized", "sga", "map", "ste", "uniform_noise", "det_annealing", "bitsback", "rec", "bitsback_no_sga",
-           "bitsback_no_iter")
+           "bitsback_no_iter", "overfit")
 #: the methods whose streams carry side information besides the image (lossy bits-back coding, Yang, Bamler &
 #: Mandt 2020): ``--side-info``, several images into one archive (:mod:`neurcomp.bitsback`)
 SIDE_INFO_METHODS = ("bitsback", "bitsback_no_sga", "bitsback_no_iter")

@@ -73,7 +73,12 @@ class GaussianConditional(nn.Module):
     def scale_index(self, scale: torch.Tensor) -> torch.Tensor:
         """Nearest table entry in log space (int64)."""
         s = scale.double().clamp(SCALE_MIN, SCALE_MAX)
-        idx = torch.round((torch.log(s) - math.log(SCALE_MIN)) / self.log_step)
+        return self.log_scale_index(torch.log(s))
+
+    def log_scale_index(self, log_scale: torch.Tensor) -> torch.Tensor:
+        """:meth:`scale_index` from the natural log of the scale: no ``exp`` / ``log`` on the way, for a model
+        that predicts the log-scale (the overfitted codec), so the choice is plain arithmetic (int64)."""
+        idx = torch.round((log_scale.double() - math.log(SCALE_MIN)) / self.log_step)
         return idx.long().clamp(0, SCALE_LEVELS - 1)
 
     @torch.no_grad()
@@ -163,35 +168,38 @@ class OffsetGaussianConditional(GaussianConditional):
             self.update()
         return self._small
 
-    def _plan(self, mean: torch.Tensor, scale: torch.Tensor):
+    def _plan(self, mean: torch.Tensor, scale: torch.Tensor | None, log_scale: torch.Tensor | None = None):
         """``(centre, small, small_idx, large_idx)``: ``round(mean)``, the mask of small-scale elements,
-        and the table indexes of the two groups (flattened, float64 decisions)."""
+        and the table indexes of the two groups (flattened, float64 decisions). The scale is given as
+        ``scale`` or, by a model that predicts it, as ``log_scale`` (natural log; ``scale`` None)."""
         mean = mean.detach().double().cpu().reshape(-1)
         centre = torch.round(mean)
-        level = self.scale_index(scale).cpu().reshape(-1)
+        level = (self.scale_index(scale) if log_scale is None else self.log_scale_index(log_scale.detach())).cpu().reshape(-1)
         small = level < self.small_levels
         frac = torch.round((mean - centre + 0.5) * OFFSET_LEVELS).long().clamp(0, OFFSET_LEVELS)
         idx = level * (OFFSET_LEVELS + 1) + frac
         return centre, small.numpy(), idx.numpy()[small.numpy()], level.numpy()[~small.numpy()]
 
-    def push(self, ans, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> None:
+    def push(self, ans, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor | None,
+             log_scale: torch.Tensor | None = None) -> None:
         """Push integer ``y_hat`` (coded relative to ``round(mean)``) onto an ANS stack."""
-        centre, small, idx_s, idx_l = self._plan(mean, scale)
+        centre, small, idx_s, idx_l = self._plan(mean, scale, log_scale)
         sym = (np.rint(y_hat.detach().double().cpu().reshape(-1).numpy()) - centre.numpy()).astype(np.int64)
         push_symbols(ans, sym[~small], idx_l, self.tables())  # pushed first, popped last
         push_symbols(ans, sym[small], idx_s, self.small_tables())
 
-    def pop(self, ans, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    def pop(self, ans, mean: torch.Tensor, scale: torch.Tensor | None, log_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Pop integer ``y_hat`` shaped like ``mean`` off an ANS stack (float64)."""
-        centre, small, idx_s, idx_l = self._plan(mean, scale)
+        centre, small, idx_s, idx_l = self._plan(mean, scale, log_scale)
         sym = np.empty(small.size, np.int64)
         sym[small] = pop_symbols(ans, idx_s, self.small_tables())
         sym[~small] = pop_symbols(ans, idx_l, self.tables())
         return (torch.from_numpy(sym).double() + centre).reshape(tuple(mean.shape))
 
-    def coded_bits(self, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    def coded_bits(self, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor | None,
+                   log_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Bits the coder spends on each integer ``y_hat``, shaped like it (float64)."""
-        centre, small, idx_s, idx_l = self._plan(mean, scale)
+        centre, small, idx_s, idx_l = self._plan(mean, scale, log_scale)
         sym = (np.rint(y_hat.detach().double().cpu().reshape(-1).numpy()) - centre.numpy()).astype(np.int64)
         bits = np.empty(small.size)
         bits[small] = self.small_tables().bits_per_symbol(sym[small], idx_s)

@@ -9,12 +9,13 @@ from .base import Compressed, CompressionModel
 from .bitsback import BitsBackHyperprior
 from .dvae import DiscretizedVAE, HierarchicalDVAE
 from .hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
+from .overfit import OverfitCodec
 from .pln import PLN
 from .transform_coder import BitsBackCoder, TransformCoder
 from .vq import VQAutoencoder
 
 MODEL_CLASSES = {cls.kind: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior, VQAutoencoder,
-                                           DiscretizedVAE, HierarchicalDVAE, PLN, BitsBackHyperprior)}
+                                           DiscretizedVAE, HierarchicalDVAE, PLN, BitsBackHyperprior, OverfitCodec)}
 
 
 def build_model(config: dict) -> CompressionModel:
@@ -33,4 +34,4 @@ def build_model(config: dict) -> CompressionModel:
 
 __all__ = ["CompressionModel", "Compressed", "FactorizedPrior", "ScaleHyperprior", "MeanScaleHyperprior",
            "BitsBackHyperprior", "TransformCoder", "BitsBackCoder", "VQAutoencoder", "DiscretizedVAE", "HierarchicalDVAE",
-           "PLN", "MODEL_CLASSES", "build_model"]
+           "PLN", "OverfitCodec", "MODEL_CLASSES", "build_model"]

@@ -1,0 +1,467 @@
+r"""An overfitted per-image codec: latents, entropy model and a tiny decoder trained on the image itself.
+
+The amortization gap taken to zero (Ladune et al. 2023, Cool-chic; Leguay et al. 2023; Kim et al. 2024,
+C3): nothing is learned from a data set. Encoding *is* training, on the one image: Adam optimizes
+
+* latent grids :math:`\hat y_0, \dots, \hat y_{G-1}` at resolutions :math:`1, 1/2, \dots, 1/2^{G-1}` of
+  the image (one channel each);
+* an *entropy model* (the ARM), a small MLP that predicts each latent's mean and log-scale from its
+  context: the co-located 3 x 3 neighbourhood of the next coarser grid and, in the second pass of a
+  checkerboard, the four already decoded neighbours of the same grid (He et al. 2021's checkerboard, so
+  that a grid decodes in two vectorized passes instead of one latent at a time);
+* a *synthesis*, which upsamples every grid to the image's size (repeated bilinear 2x steps, no
+  parameters) and maps the G values of each pixel to RGB (1 x 1 convolutions, then two residual 3 x 3
+  convolutions);
+
+for the rate-distortion loss ``rate_bpp + lambda * 255^2 * MSE`` (the package's convention), with
+uniform noise in place of rounding for most of the steps and the straight-through estimator for the
+rest. The ARM's and the synthesis' parameters are then quantized with power-of-two steps chosen by the
+rate-distortion cost (their bits included) and sent in the stream with the latents: the decoder needs
+nothing but the architecture (the model's config).
+
+**Exact decoding.** Everything the decoder computes runs in float64 on *dyadic* numbers: the parameters
+are integers times :math:`2^{-p}`, the latents integers, and every layer's output is rounded to a
+multiple of :math:`2^{-16}` (:data:`ACT_FRACTION_BITS`). Products and sums of such numbers need at most
+about 48 significant bits, below float64's 53, so every sum is *exact*: its value does not depend on the
+order of summation, the thread count, BLAS or the CPU (the error budget is in :func:`_dyadic`). The
+entropy coder's table choices (``round(mean)``, the mean's 1/16 fraction, the scale level from the
+log-scale) are then the same on every machine.
+
+**Stream** (two sections): the parameters (one byte per network: the step exponent ``p``; one byte per
+tensor: the table of its integers; then the integers, range-coded under zero-mean discretized Gaussians)
+and the latents (constriction's ANS stack, coarsest grid first, anchors then non-anchors, each latent
+under the :class:`~neurcomp.entropy.OffsetGaussianConditional` table of its predicted mean and scale).
+
+Decoding cost: :attr:`OverfitCodec.macs_per_pixel` (about 1,300 multiply-accumulates per pixel in the
+default configuration, against about 43k for CompressAI's hyperprior).
+
+Example (a 64 x 64 image, 40 steps: a real stream that decodes to the encoder's reconstruction):
+    >>> import torch
+    >>> m = OverfitCodec(grids=4, arm_hidden=8, synth_hidden=8, lambdas=[0.01], steps=40)
+    >>> x = torch.rand(1, 3, 64, 64)
+    >>> c = m.compress(x, 0)
+    >>> torch.equal(m.decompress(c.sections, c.latent_shape, 0), c.x_hat), sorted(c.bits)
+    (True, ['latents', 'params'])
+"""
+from __future__ import annotations
+
+import math
+
+import constriction
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..entropy import CodingError, GaussianConditional, OffsetGaussianConditional, decode_symbols, encode_symbols
+from ..entropy.gaussian import SCALE_MAX, SCALE_MIN
+from .base import Compressed, CompressionModel
+from .rate import rate_values
+
+#: every decoder activation is rounded to a multiple of 2^-ACT_FRACTION_BITS (see the module docstring)
+ACT_FRACTION_BITS = 16
+#: the parameter step exponents p (step 2^-p) the encoder chooses from, per network
+PARAM_STEP_EXPONENTS = tuple(range(3, 12))
+#: ARM input: 4 same-grid neighbours (second pass only), the pass flag, the coarser grid's 3 x 3
+ARM_INPUTS = 4 + 1 + 9
+
+
+def _dyadic(t: torch.Tensor) -> torch.Tensor:
+    """Round to a multiple of 2^-16. With parameters k 2^-p (|k 2^-p| < 2^4, p <= 11) and activations
+    below 2^8 in magnitude, a product needs at most 16 + 11 + 12 = 39 bits and a sum of up to 2^9 such
+    terms 48: float64's 53-bit significand holds every partial sum exactly, in any order."""
+    s = float(1 << ACT_FRACTION_BITS)
+    return torch.round(t * s) / s
+
+
+def _upsample2(v: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2x upsampling (edges replicated): weights 1/4 and 3/4 along each axis, ``[B, 1, h, w]`` ->
+    ``[B, 1, 2h, 2w]``."""
+    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=v.dtype, device=v.device) / 4
+    kernel = (k1[:, None] * k1[None, :])[None, None]
+    out = F.conv_transpose2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), kernel, stride=2, padding=1)
+    return out[..., 2:-2, 2:-2]
+
+
+def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Agustsson and Theis (2020)'s soft rounding: the identity as ``temperature`` -> infinity, ``round``
+    as it -> 0; differentiable everywhere. ``floor(v) + 1/2 + tanh(r / T) / (2 tanh(1 / 2T))`` with
+    ``r = v - floor(v) - 1/2``.
+
+    Example:
+        >>> soft_round(torch.tensor([0.3, 1.7]), 1e-3).tolist(), soft_round(torch.tensor([0.3]), 100.0).item() - 0.3 < 1e-4
+        ([0.0, 2.0], True)
+    """
+    a = 1.0 / temperature
+    f = torch.floor(v).detach()
+    return f + 0.5 + torch.tanh(a * (v - f - 0.5)) / (2 * math.tanh(a / 2))
+
+
+def _pointwise(h: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A 1 x 1 convolution applied to ``h`` ``[N, C_in]`` (one row per pixel or latent) -> ``[N, C_out]``."""
+    return F.linear(h, conv.weight[:, :, 0, 0].to(h.dtype), conv.bias.to(h.dtype))
+
+
+def _checkerboard(h: int, w: int, device, dtype) -> torch.Tensor:
+    """1 where ``(i + j)`` is odd (the second pass: latents that see their four neighbours), ``[1, 1, h, w]``."""
+    i = torch.arange(h, device=device)[:, None]
+    j = torch.arange(w, device=device)[None, :]
+    return ((i + j) % 2).to(dtype)[None, None]
+
+
+def _context(y: torch.Tensor, parent: torch.Tensor | None, second: torch.Tensor) -> torch.Tensor:
+    """The ARM's input for every latent of grid ``y`` ``[B, 1, h, w]``: its 4 neighbours (zero in the first
+    pass, whose latents are decoded before them), the pass flag, the 3 x 3 neighbourhood of its parent in the
+    coarser grid ``parent`` ``[B, 1, h/2, w/2]`` (zeros for the coarsest grid) -> ``[B, 14, h, w]``."""
+    b, _, h, w = y.shape
+    p = F.pad(y, (1, 1, 1, 1))
+    same = torch.cat([p[..., :-2, 1:-1], p[..., 2:, 1:-1], p[..., 1:-1, :-2], p[..., 1:-1, 2:]], 1) * second
+    if parent is None:
+        par = y.new_zeros(b, 9, h, w)
+    else:
+        q = F.pad(parent, (1, 1, 1, 1), mode="replicate")
+        hh, ww = parent.shape[-2:]
+        nine = torch.cat([q[..., a:a + hh, c:c + ww] for a in range(3) for c in range(3)], 1)
+        par = nine.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    return torch.cat([same, second.expand(b, 1, h, w), par], 1)
+
+
+class OverfitCodec(CompressionModel):
+    """The overfitted codec (module docstring). ``grids`` latent grids (finest: the image's resolution,
+    so :attr:`stride` is ``2^(grids-1)``), an ARM with ``arm_hidden`` units in each of its 2 hidden layers,
+    a synthesis ``synth_hidden`` wide; ``steps`` Adam steps per image at learning rate ``lr`` (encoding time
+    grows linearly with them), the last ``ste_fraction`` of them with hard rounding (straight-through)."""
+
+    kind = "overfit"
+    title = "overfitted codec"
+    methods = ("overfit",)
+    num_sections = 2
+    extra_size = 0
+
+    def __init__(self, grids: int = 7, arm_hidden: int = 16, synth_hidden: int = 16, lambdas=(0.0067,),
+                 steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.2, relax: str = "soft"):
+        super().__init__()
+        self.grids, self.arm_hidden, self.synth_hidden = int(grids), int(arm_hidden), int(synth_hidden)
+        self.lambdas = [float(v) for v in lambdas]
+        self.steps, self.lr, self.ste_fraction = int(steps), float(lr), float(ste_fraction)
+        if relax not in ("soft", "noise"):
+            raise ValueError(f"relax is 'soft' (soft rounding and noise, annealed) or 'noise', not {relax!r}")
+        self.relax = relax
+        self.stride = 2 ** (self.grids - 1)
+        H, C, G = self.arm_hidden, self.synth_hidden, self.grids
+        self.arm = nn.ModuleList([nn.Conv2d(ARM_INPUTS, H, 1), nn.Conv2d(H, H, 1), nn.Conv2d(H, 2, 1)])
+        self.arm_grid_bias = nn.Parameter(torch.zeros(G, H))  # which grid a latent is in: a bias of layer 1
+        self.synth = nn.ModuleList([nn.Conv2d(G, C, 1), nn.Conv2d(C, C, 1), nn.Conv2d(C, 3, 1),
+                                    nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate"),
+                                    nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate")])
+        self.entropy = OffsetGaussianConditional()
+        self.param_coder = GaussianConditional()
+        self.latents: list[torch.Tensor] | None = None  # per image, not part of the weights (see fit)
+        self.quantized: dict | None = None  # after compress: the chosen steps and the parameters' bits
+        self.reset_parameters()
+
+    @property
+    def config(self) -> dict:
+        return {"kind": self.kind, "grids": self.grids, "arm_hidden": self.arm_hidden,
+                "synth_hidden": self.synth_hidden, "lambdas": self.lambdas, "steps": self.steps, "lr": self.lr,
+                "ste_fraction": self.ste_fraction, "relax": self.relax}
+
+    # -- the networks
+    def reset_parameters(self, seed: int = 0) -> None:
+        """Fresh networks (seeded: encoding an image twice gives the same stream) and no latents."""
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for conv in [*self.arm, *self.synth]:
+                fan_in = conv.weight[0].numel()
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * math.sqrt(1.0 / fan_in))
+                conv.bias.zero_()
+            for conv in self.synth[3:]:  # the residual layers start as the identity
+                conv.weight.zero_()
+            self.arm[-1].weight.mul_(0.1)
+            self.arm[-1].bias.copy_(torch.tensor([0.0, math.log(0.5)]))
+            self.synth[2].bias.fill_(0.5)  # mid-grey before anything is learned
+            self.arm_grid_bias.zero_()
+        self.latents, self.quantized = None, None
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The two networks whose parameters the stream carries, each with its own quantization step, in
+        stream order."""
+        arm = [self.arm_grid_bias] + [p for conv in self.arm for p in (conv.weight, conv.bias)]
+        synth = [p for conv in self.synth for p in (conv.weight, conv.bias)]
+        return {"arm": arm, "synth": synth}
+
+    @property
+    def macs_per_pixel(self) -> float:
+        """Multiply-accumulates per decoded pixel: the ARM once per latent (``4/3`` latents per pixel as the
+        grids halve), the synthesis once per pixel, the upsampling's 4 taps per 2x step and grid."""
+        H, C, G = self.arm_hidden, self.synth_hidden, self.grids
+        latents_per_px = sum(4.0 ** -k for k in range(G))
+        arm = ARM_INPUTS * H + H * H + 2 * H
+        synth = G * C + C * C + 3 * C + 2 * 27 * 3
+        up = sum(4 * sum(4.0 ** -j for j in range(k)) for k in range(1, G))  # 4 taps at each 2x step
+        return latents_per_px * arm + synth + up
+
+    def _arm(self, ctx: torch.Tensor, grid: int, exact: bool):
+        """Mean and log-scale ``[B, 1, h, w]`` each of the latents whose context is ``ctx`` ``[B, 14, h, w]``
+        (the 1 x 1 layers as matrix products over the latents: faster than convolutions on a CPU)."""
+        b, _, hh, ww = ctx.shape
+        r = _dyadic if exact else (lambda t: t)
+        h = ctx.permute(0, 2, 3, 1).reshape(-1, ARM_INPUTS)
+        h = torch.relu(r(_pointwise(h, self.arm[0]) + self.arm_grid_bias[grid].to(h.dtype)))
+        h = torch.relu(r(_pointwise(h, self.arm[1])))
+        out = r(_pointwise(h, self.arm[2])).reshape(b, hh, ww, 2).permute(0, 3, 1, 2)
+        return out[:, :1], out[:, 1:]
+
+    def _synthesize(self, y_hat: list[torch.Tensor], exact: bool) -> torch.Tensor:
+        r = _dyadic if exact else (lambda t: t)
+        planes = []
+        for k, v in enumerate(y_hat):
+            for _ in range(k):
+                v = r(_upsample2(v))
+            planes.append(v)
+        b, _, hh, ww = planes[0].shape
+        h = torch.cat(planes, 1).permute(0, 2, 3, 1).reshape(-1, self.grids)
+        h = r(torch.relu(_pointwise(h, self.synth[0])))
+        h = r(torch.relu(_pointwise(h, self.synth[1])))
+        h = r(_pointwise(h, self.synth[2])).reshape(b, hh, ww, 3).permute(0, 3, 1, 2)
+        h = r(h + self.synth[3](h))
+        return r(h + self.synth[4](torch.relu(h)))
+
+    def _means_scales(self, y_hat: list[torch.Tensor], exact: bool):
+        """``[(mean, log_scale)]`` per grid, every latent's distribution given its (causal) context."""
+        out = []
+        for k, v in enumerate(y_hat):
+            parent = y_hat[k + 1] if k + 1 < self.grids else None
+            second = _checkerboard(*v.shape[-2:], v.device, v.dtype)
+            out.append(self._arm(_context(v, parent, second), k, exact))
+        return out
+
+    # -- one image's latents
+    def _grid_shapes(self, b: int, h: int, w: int):
+        if h % self.stride or w % self.stride:
+            raise ValueError(f"an overfit model codes images whose sides are multiples of {self.stride}, not {h}x{w}")
+        return [(b, 1, h >> k, w >> k) for k in range(self.grids)]
+
+    def _ensure_latents(self, x: torch.Tensor) -> list[torch.Tensor]:
+        shapes = self._grid_shapes(x.shape[0], *x.shape[-2:])
+        if self.latents is None or [tuple(t.shape) for t in self.latents] != shapes:
+            self.latents = [torch.zeros(s, device=x.device, requires_grad=True) for s in shapes]
+        return self.latents
+
+    def _quantize_latents(self, mode: str, temperature: float = 0.3) -> list[torch.Tensor]:
+        if mode == "soft":  # Kim et al. 2024 (C3): soft rounding, uniform noise, soft rounding again
+            return [soft_round(soft_round(v, temperature) + torch.empty_like(v).uniform_(-0.5, 0.5), temperature)
+                    for v in self.latents]
+        if mode == "noise":
+            return [v + torch.empty_like(v).uniform_(-0.5, 0.5) for v in self.latents]
+        if mode == "ste":
+            return [v + (torch.round(v) - v).detach() for v in self.latents]
+        return [torch.round(v) for v in self.latents]
+
+    def forward(self, x: torch.Tensor, rate_idx=0, mode: str | None = None, temperature: float = 0.3) -> dict:
+        """The R-D terms of the current latents and networks on ``x`` (the image being fitted; new latents,
+        all zero, when its shape differs from the last one's). ``mode``: ``"soft"`` (soft rounding with
+        noise at ``temperature``) or ``"noise"`` (the training default: the config's ``relax``), ``"ste"`` or
+        ``"round"`` (the eval default). In eval mode ``rate_bits`` are what the coder writes:
+        ``"latents"`` per latent under the coding tables and, after :meth:`compress`, ``"params"`` (the
+        networks' bits, per parameter)."""
+        self._ensure_latents(x)
+        mode = mode or (self.relax if self.training else "round")
+        y_hat = self._quantize_latents(mode, temperature)
+        params = self._means_scales(y_hat, exact=False)
+        x_hat = self._synthesize(y_hat, exact=False)
+        if self.training or mode != "round":
+            bits = [self.entropy.bits(v, m, ls.exp().clamp(SCALE_MIN, SCALE_MAX)) for v, (m, ls) in zip(y_hat, params)]
+            return {"x_hat": x_hat, "rate_bits": {"latents": torch.cat([b.flatten(1) for b in bits], 1)}}
+        with torch.no_grad():  # the coder's tables, chosen by the decoder's exact float64 arithmetic
+            y64 = [v.detach().double().cpu() for v in y_hat]
+            exact = self.decoding_copy()._means_scales(y64, exact=True)
+            bits = torch.cat([self.entropy.coded_bits(v, m, None, log_scale=ls).flatten(1).float()
+                              for v, (m, ls) in zip(y64, exact)], 1)
+        rate = {"latents": bits}
+        if self.quantized is not None:
+            rate["params"] = torch.full((x.shape[0], 1), float(self.quantized["bits"]))
+        return {"x_hat": x_hat, "rate_bits": rate}
+
+    # -- encoding = training on the image
+    def fit(self, x: torch.Tensor, rate_idx: int = 0, steps: int | None = None, seed: int = 0, progress=None) -> dict:
+        """Train latents and networks on ``x`` ``[1, 3, H, W]`` for ``steps`` (default: the config's) at
+        the lambda of ``rate_idx``; ``progress(step, bpp, psnr)`` is called every 50 steps. Returns the last
+        step's ``{"bpp", "psnr"}`` (bits per pixel of the latents, dB)."""
+        steps = self.steps if steps is None else int(steps)
+        self.reset_parameters(seed)
+        torch.manual_seed(seed)
+        self.train()
+        latents = self._ensure_latents(x)
+        lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
+        opt = torch.optim.Adam([*latents, *self.parameters()], lr=self.lr)
+        ste_from = int(round(steps * (1 - self.ste_fraction)))
+        last = {"bpp": float("nan"), "psnr": float("nan")}
+        for step in range(steps):
+            mode = self.relax if step < ste_from else "ste"
+            temperature = 0.3 + (0.1 - 0.3) * step / max(1, ste_from)  # C3's soft-rounding schedule, 0.3 -> 0.1
+            frac = step / max(1, steps)
+            for g in opt.param_groups:  # cosine decay to 0 (a restart at lr / 10 for the straight-through steps)
+                g["lr"] = (self.lr * 0.5 * (1 + math.cos(math.pi * frac)) if mode != "ste"
+                           else 0.1 * self.lr * 0.5 * (1 + math.cos(math.pi * (step - ste_from) / max(1, steps - ste_from))))
+            out = self.forward(x, rate_idx, mode=mode, temperature=temperature)
+            bpp = out["rate_bits"]["latents"].sum() / (x.shape[-2] * x.shape[-1])
+            mse = ((out["x_hat"] - x) ** 2).mean()
+            loss = bpp + lam * 255.0 ** 2 * mse
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if progress is not None and (step % 50 == 0 or step == steps - 1):
+                last = {"bpp": float(bpp.detach()), "psnr": float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))}
+                progress(step + 1, last["bpp"], last["psnr"])
+        self.eval()
+        return last
+
+    def _quantize_params(self, exponents: dict[str, int]) -> tuple[list, list, float]:
+        """Integers, table indexes and total bits of every parameter tensor at steps ``2^-p``."""
+        ints, tables, bits = [], [], 0.0
+        coder = self.param_coder
+        for name, params in self.param_groups().items():
+            p = exponents[name]
+            for t in params:
+                q = torch.round(t.detach().double().cpu() * 2.0 ** p)
+                idx = int(coder.scale_index(q.std(unbiased=False).clamp_min(SCALE_MIN).reshape(1))[0])
+                ints.append(q)
+                tables.append(idx)
+                bits += coder.tables().information_bits(q.numpy().astype(np.int64).ravel(),
+                                                        np.full(q.numel(), idx, np.int64))
+        return ints, tables, bits
+
+    def _set_params(self, ints: list, exponents: dict[str, int]) -> None:
+        it = iter(ints)
+        with torch.no_grad():
+            for name, params in self.param_groups().items():
+                for t in params:
+                    t.copy_((next(it) / 2.0 ** exponents[name]).to(t.dtype))
+
+    @torch.no_grad()
+    def _choose_steps(self, x: torch.Tensor, lam: float) -> dict[str, int]:
+        """Per network, the step exponent with the lowest R-D cost (latent and parameter bits, distortion),
+        the other network kept in float; the networks are left quantized with the choice."""
+        floats = [t.detach().clone() for ps in self.param_groups().values() for t in ps]
+        pixels = x.shape[-2] * x.shape[-1]
+        chosen = {"arm": max(PARAM_STEP_EXPONENTS), "synth": max(PARAM_STEP_EXPONENTS)}
+        for name in ("arm", "synth"):
+            best = None
+            for p in PARAM_STEP_EXPONENTS:
+                trial = {**chosen, name: p}
+                self._restore(floats)
+                ints, _, pbits = self._quantize_params(trial)
+                self._set_params(ints, trial)
+                out = self.forward(x, 0, mode="round")
+                cost = (float(out["rate_bits"]["latents"].sum()) + pbits) / pixels \
+                    + lam * 255.0 ** 2 * float(((out["x_hat"].clamp(0, 1) - x) ** 2).mean())
+                if best is None or cost < best[0]:
+                    best = (cost, p)
+            chosen[name] = best[1]
+        self._restore(floats)
+        return chosen
+
+    def _restore(self, floats: list) -> None:
+        it = iter(floats)
+        with torch.no_grad():
+            for ps in self.param_groups().values():
+                for t in ps:
+                    t.copy_(next(it))
+
+    # -- the stream
+    def _plan_chunks(self):
+        """Decoding order: coarsest grid first; in each, the first pass (anchors), then the second."""
+        for k in reversed(range(self.grids)):
+            for second in (0, 1):
+                yield k, second
+
+    def _code_latents(self, y_hat: list[torch.Tensor] | None, shapes, ans) -> tuple[list[torch.Tensor], float]:
+        """Encode (``y_hat`` given: pushed in reverse decoding order) or decode (``y_hat`` None: popped) the
+        latents with the ARM of this model's float64 copy (quantized parameters: exact arithmetic). Returns
+        the latents and, when encoding, the bits the coder spends on them."""
+        m64 = self.decoding_copy()
+        known = [torch.zeros(s, dtype=torch.float64) for s in shapes]
+        chunks = []
+        for k, second in self._plan_chunks():
+            mean, ls = m64._grid_params(known, k)
+            sel = _checkerboard(*shapes[k][-2:], "cpu", torch.float64).expand(shapes[k]) == float(second)
+            if y_hat is None:
+                vals = self.entropy.pop(ans, mean[sel], None, log_scale=ls[sel])
+            else:
+                vals = y_hat[k].double()[sel]
+                chunks.append((vals, mean[sel], ls[sel]))
+            grid = known[k].clone()
+            grid[sel] = vals
+            known[k] = grid
+        bits = 0.0
+        for vals, mean, ls in reversed(chunks):  # a stack: the first chunk decoded is pushed last
+            self.entropy.push(ans, vals, mean, None, log_scale=ls)
+            bits += float(self.entropy.coded_bits(vals, mean, None, log_scale=ls).sum())
+        return known, bits
+
+    def _grid_params(self, known: list[torch.Tensor], k: int):
+        parent = known[k + 1] if k + 1 < self.grids else None
+        second = _checkerboard(*known[k].shape[-2:], "cpu", torch.float64)
+        return self._arm(_context(known[k], parent, second), k, exact=True)
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None,
+                 progress=None) -> Compressed:
+        """Fit the image (:meth:`fit`), quantize the networks, write the two sections. The model keeps the
+        image's latents and quantized networks (its eval-mode ``forward`` gives the coded rate)."""
+        self.check_method(method)
+        x = x.detach().float().cpu()
+        lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
+        with torch.enable_grad():
+            last = self.fit(x, rate_idx, steps, seed, progress)
+        exponents = self._choose_steps(x, lam)
+        ints, tables, pbits = self._quantize_params(exponents)
+        pbits += 8 * (2 + len(tables))  # the header: two step exponents, a table index per tensor
+        self._set_params(ints, exponents)
+        params = bytes([exponents["arm"], exponents["synth"], *tables]) + encode_symbols(
+            torch.cat([q.reshape(-1) for q in ints]).numpy().astype(np.int64),
+            np.concatenate([np.full(q.numel(), i, np.int64) for q, i in zip(ints, tables)]), self.param_coder.tables())
+        self.quantized = {"exponents": exponents, "bits": pbits}
+        shapes = self._grid_shapes(1, *x.shape[-2:])
+        y_hat = [torch.round(v.detach()) for v in self.latents]
+        ans = constriction.stream.stack.AnsCoder()
+        _, latent_bits = self._code_latents(y_hat, shapes, ans)
+        x_hat = self.decoding_copy()._synthesize([v.double() for v in y_hat], exact=True).clamp(0, 1).float()
+        latents = ans.get_compressed().tobytes()
+        info = {"latent_bpp": latent_bits / x[0, 0].numel(), "param_bits": pbits, "steps": self.steps if steps is None else int(steps),
+                "macs_per_pixel": self.macs_per_pixel, "fit_psnr": last["psnr"],
+                "step_arm": exponents["arm"], "step_synth": exponents["synth"]}
+        return Compressed([params, latents], tuple(s >> (self.grids - 1) for s in x.shape[-2:]), x_hat,
+                          {"latents": latent_bits, "params": pbits}, info=info)
+
+    @torch.no_grad()
+    def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self.check_stream(sections, extra)
+        params, latents = sections
+        groups = self.param_groups()
+        n_tensors = sum(len(v) for v in groups.values())
+        if len(params) < 2 + n_tensors:
+            raise CodingError("overfit stream: parameter section too short")
+        exponents = {"arm": params[0], "synth": params[1]}
+        if not all(p in PARAM_STEP_EXPONENTS for p in exponents.values()):
+            raise CodingError("overfit stream: parameter step out of range")
+        tables = list(params[2:2 + n_tensors])
+        if max(tables) >= len(self.param_coder.tables()):
+            raise CodingError("overfit stream: parameter table out of range")
+        sizes = [t.numel() for ps in groups.values() for t in ps]
+        vals = decode_symbols(params[2 + n_tensors:], np.concatenate([np.full(n, i, np.int64) for n, i in zip(sizes, tables)]),
+                              self.param_coder.tables())
+        chunks = np.split(vals, np.cumsum(sizes)[:-1])
+        shapes_t = [t.shape for ps in groups.values() for t in ps]
+        self._set_params([torch.from_numpy(c.astype(np.float64)).reshape(s) for c, s in zip(chunks, shapes_t)], exponents)
+        h, w = (int(v) << (self.grids - 1) for v in latent_shape)
+        shapes = self._grid_shapes(1, h, w)
+        if len(latents) % 4:
+            raise CodingError("overfit stream: latent section is not whole 32-bit words")
+        ans = constriction.stream.stack.AnsCoder(np.frombuffer(latents, np.uint32).copy())
+        y_hat, _ = self._code_latents(None, shapes, ans)
+        return self.decoding_copy()._synthesize(y_hat, exact=True).clamp(0, 1).float()
+
+
+__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "PARAM_STEP_EXPONENTS"]

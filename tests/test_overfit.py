@@ -1,0 +1,96 @@
+"""The overfitted codec (neurcomp.models.overfit): exact arithmetic, its stream, its cost, a golden stream.
+
+The conformance test (tests/test_model_contract.py) also covers it: a fresh process with another thread count
+decodes its streams to the encoder's pixels.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurcomp.entropy import CodingError
+from neurcomp.models import OverfitCodec
+from neurcomp.models.overfit import _dyadic, soft_round
+from test_golden_streams import golden_image
+
+GOLDEN = Path(__file__).parent / "golden" / "overfit.json"
+TINY = {"grids": 4, "arm_hidden": 6, "synth_hidden": 6, "lambdas": [0.01, 0.05], "steps": 40}
+
+
+def _coded(seed=0):
+    torch.manual_seed(0)
+    m = OverfitCodec(**TINY)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return m, m.compress(golden_image(64, 64, 2)[None], 1, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_soft_rounding_goes_from_the_identity_to_rounding():
+    v = torch.linspace(-2, 2, 81)
+    assert torch.allclose(soft_round(v, 50.0), v, atol=1e-3)
+    assert torch.equal(soft_round(v + 0.013, 1e-3), torch.round(v + 0.013))
+    warm, cold = soft_round(v + 0.2, 0.3), soft_round(v + 0.2, 0.1)
+    assert ((cold - torch.round(v + 0.2)).abs() <= (warm - torch.round(v + 0.2)).abs() + 1e-6).all()
+
+
+def test_the_exact_decoder_does_not_depend_on_the_order_of_summation():
+    """Dyadic parameters and activations: permuting the hidden units (rows of one layer, columns of the next)
+    changes the order of every sum and leaves every output bit as it was."""
+    m, c = _coded()
+    m64 = m.decoding_copy()
+    y = [torch.round(v.detach()).double() for v in m.latents]
+    before = m64._synthesize(y, exact=True)
+    perm = torch.randperm(m.synth_hidden, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        m64.synth[0].weight.copy_(m64.synth[0].weight[perm]); m64.synth[0].bias.copy_(m64.synth[0].bias[perm])
+        m64.synth[1].weight.copy_(m64.synth[1].weight[perm][:, perm]); m64.synth[1].bias.copy_(m64.synth[1].bias[perm])
+        m64.synth[2].weight.copy_(m64.synth[2].weight[:, perm])
+    assert torch.equal(m64._synthesize(y, exact=True), before)
+    assert torch.equal(_dyadic(before), before)
+
+
+def test_the_stream_holds_the_networks_and_decodes_to_the_encoders_pixels():
+    m, c = _coded()
+    assert len(c.sections) == 2 and c.bits["params"] > 0 and c.bits["latents"] > 0
+    assert abs(8 * c.payload_bytes - c.information_bits) <= 0.01 * c.information_bits + 128
+    fresh = OverfitCodec(**TINY)  # other initial weights: the decoder reads every parameter from the stream
+    assert torch.equal(fresh.decompress(c.sections, c.latent_shape, 1), c.x_hat)
+    assert c.info["macs_per_pixel"] == m.macs_per_pixel and c.info["steps"] == TINY["steps"]
+
+
+def test_a_damaged_stream_is_refused_in_one_line():
+    m, c = _coded()
+    with pytest.raises(CodingError, match="parameter section too short"):
+        m.decompress([c.sections[0][:3], c.sections[1]], c.latent_shape, 1)
+    with pytest.raises(CodingError, match="parameter step out of range"):
+        m.decompress([bytes([99]) + c.sections[0][1:], c.sections[1]], c.latent_shape, 1)
+    with pytest.raises(CodingError, match="whole 32-bit words"):
+        m.decompress([c.sections[0], c.sections[1][:-1]], c.latent_shape, 1)
+
+
+def test_multiply_accumulates_per_pixel_count_every_weight_once_per_position():
+    m = OverfitCodec()
+    arm = sum(conv.weight.numel() for conv in m.arm)
+    synth = sum(conv.weight.numel() for conv in m.synth)
+    latents_per_px = sum(4.0 ** -k for k in range(m.grids))
+    up = m.macs_per_pixel - latents_per_px * arm - synth
+    assert 0 < up <= 4 * 4 / 3 * (m.grids - 1)  # the upsampling: 4 taps per output, under 4/3 outputs per pixel and grid
+    assert 1000 <= m.macs_per_pixel <= 3000, m.macs_per_pixel
+
+
+def test_golden_stream():
+    """The stream of a fixed image, seed and tiny configuration, on one thread (NEURCOMP_REGEN_GOLDEN=1
+    rewrites it; encoding trains in float32, so another CPU may write another, equally valid, stream)."""
+    _, c = _coded()
+    digest = hashlib.sha256(b"".join(c.sections)).hexdigest()
+    if os.environ.get("NEURCOMP_REGEN_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps({"tiny@0.05 golden b seed 0": digest}, indent=1) + "\n")
+    assert json.loads(GOLDEN.read_text())["tiny@0.05 golden b seed 0"] == digest
