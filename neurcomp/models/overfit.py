@@ -6,9 +6,10 @@ C3): nothing is learned from a data set. Encoding *is* training, on the one imag
 * latent grids :math:`\hat y_0, \dots, \hat y_{G-1}` at resolutions :math:`1, 1/2, \dots, 1/2^{G-1}` of
   the image (one channel each);
 * an *entropy model* (the ARM), a small MLP that predicts each latent's mean and log-scale from its
-  context: the co-located 3 x 3 neighbourhood of the next coarser grid and, in the second pass of a
-  checkerboard, the four already decoded neighbours of the same grid (He et al. 2021's checkerboard, so
-  that a grid decodes in two vectorized passes instead of one latent at a time);
+  context: the co-located 3 x 3 neighbourhood of the next coarser grid and those of its 8 neighbours in
+  the same grid that were decoded in an earlier pass (three passes per grid, :func:`pass_map`: a
+  generalization of He et al. 2021's checkerboard, so that a grid decodes in three vectorized passes
+  instead of one latent at a time);
 * a *synthesis*, which upsamples every grid to the image's size (repeated bilinear 2x steps, no
   parameters) and maps the G values of each pixel to RGB (1 x 1 convolutions, then two residual 3 x 3
   convolutions);
@@ -27,7 +28,7 @@ order of summation, the thread count, BLAS or the CPU (the error budget is in :f
 entropy coder's table choices (``round(mean)``, the mean's 1/16 fraction, the scale level from the
 log-scale) are then the same on every machine.
 
-**Stream** (two sections): the parameters (one byte per network: the step exponent ``p``; one byte per
+**Stream** (two sections): the parameters (one byte per layer: the step exponent ``p``; one byte per
 tensor: the table of its integers; then the integers, range-coded under zero-mean discretized Gaussians)
 and the latents (constriction's ANS stack, coarsest grid first, anchors then non-anchors, each latent
 under the :class:`~neurcomp.entropy.OffsetGaussianConditional` table of its predicted mean and scale).
@@ -62,8 +63,11 @@ from .rate import rate_values
 ACT_FRACTION_BITS = 16
 #: the parameter step exponents p (step 2^-p) the encoder chooses from, per network
 PARAM_STEP_EXPONENTS = tuple(range(3, 12))
-#: ARM input: 4 same-grid neighbours (second pass only), the pass flag, the coarser grid's 3 x 3
-ARM_INPUTS = 4 + 1 + 9
+#: decoding passes per grid (:func:`pass_map`) and the same-grid neighbours the ARM may see
+PASSES = 3
+NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+#: ARM input: 8 same-grid neighbours (those of earlier passes), the one-hot pass, the coarser grid's 3 x 3
+ARM_INPUTS = len(NEIGHBOURS) + PASSES + 9
 
 
 def _dyadic(t: torch.Tensor) -> torch.Tensor:
@@ -102,28 +106,41 @@ def _pointwise(h: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     return F.linear(h, conv.weight[:, :, 0, 0].to(h.dtype), conv.bias.to(h.dtype))
 
 
-def _checkerboard(h: int, w: int, device, dtype) -> torch.Tensor:
-    """1 where ``(i + j)`` is odd (the second pass: latents that see their four neighbours), ``[1, 1, h, w]``."""
-    i = torch.arange(h, device=device)[:, None]
-    j = torch.arange(w, device=device)[None, :]
-    return ((i + j) % 2).to(dtype)[None, None]
+def pass_map(h: int, w: int, device=None) -> torch.Tensor:
+    """The decoding pass of every latent of an ``h x w`` grid, ``[h, w]`` int64: 0 at (even, even), 1 at
+    (odd, odd), 2 elsewhere. A quarter of the latents is decoded first (seeing only the coarser grid), a
+    quarter next (seeing their 4 diagonal neighbours), the other half last (seeing their 4 direct ones).
+
+    Example:
+        >>> pass_map(2, 4).tolist()
+        [[0, 2, 0, 2], [2, 1, 2, 1]]
+    """
+    i = torch.arange(h, device=device)[:, None] % 2
+    j = torch.arange(w, device=device)[None, :] % 2
+    return torch.where(i == j, i, torch.full_like(i + j, 2))
 
 
-def _context(y: torch.Tensor, parent: torch.Tensor | None, second: torch.Tensor) -> torch.Tensor:
-    """The ARM's input for every latent of grid ``y`` ``[B, 1, h, w]``: its 4 neighbours (zero in the first
-    pass, whose latents are decoded before them), the pass flag, the 3 x 3 neighbourhood of its parent in the
-    coarser grid ``parent`` ``[B, 1, h/2, w/2]`` (zeros for the coarsest grid) -> ``[B, 14, h, w]``."""
+def _context(y: torch.Tensor, parent: torch.Tensor | None, passes: torch.Tensor) -> torch.Tensor:
+    """The ARM's input for every latent of grid ``y`` ``[B, 1, h, w]``: its 8 neighbours, each zero unless
+    decoded in an earlier pass (:func:`pass_map` ``passes``), the one-hot pass, the 3 x 3 neighbourhood of
+    its parent in the coarser grid ``parent`` ``[B, 1, h/2, w/2]`` (zeros for the coarsest grid) ->
+    ``[B, 20, h, w]``."""
     b, _, h, w = y.shape
     p = F.pad(y, (1, 1, 1, 1))
-    same = torch.cat([p[..., :-2, 1:-1], p[..., 2:, 1:-1], p[..., 1:-1, :-2], p[..., 1:-1, 2:]], 1) * second
+    q = F.pad(passes, (1, 1, 1, 1), value=PASSES)  # outside the image: never decoded
+    feats = []
+    for di, dj in NEIGHBOURS:
+        known = (q[1 + di:1 + di + h, 1 + dj:1 + dj + w] < passes).to(y.dtype)
+        feats.append(p[..., 1 + di:1 + di + h, 1 + dj:1 + dj + w] * known)
+    feats += [(passes == k).to(y.dtype).expand(b, 1, h, w) for k in range(PASSES)]
     if parent is None:
-        par = y.new_zeros(b, 9, h, w)
+        feats.append(y.new_zeros(b, 9, h, w))
     else:
-        q = F.pad(parent, (1, 1, 1, 1), mode="replicate")
+        r = F.pad(parent, (1, 1, 1, 1), mode="replicate")
         hh, ww = parent.shape[-2:]
-        nine = torch.cat([q[..., a:a + hh, c:c + ww] for a in range(3) for c in range(3)], 1)
-        par = nine.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    return torch.cat([same, second.expand(b, 1, h, w), par], 1)
+        nine = torch.cat([r[..., a:a + hh, c:c + ww] for a in range(3) for c in range(3)], 1)
+        feats.append(nine.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3))
+    return torch.cat(feats, 1)
 
 
 class OverfitCodec(CompressionModel):
@@ -184,11 +201,14 @@ class OverfitCodec(CompressionModel):
         self.latents, self.quantized = None, None
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """The two networks whose parameters the stream carries, each with its own quantization step, in
-        stream order."""
-        arm = [self.arm_grid_bias] + [p for conv in self.arm for p in (conv.weight, conv.bias)]
-        synth = [p for conv in self.synth for p in (conv.weight, conv.bias)]
-        return {"arm": arm, "synth": synth}
+        """The layers whose parameters the stream carries, in stream order, each with its own quantization
+        step: the ARM's per-grid bias and its 3 layers (``arm.grid``, ``arm.0`` ...), the synthesis' 5
+        (``synth.0`` ...); a layer's weight and bias share the step."""
+        groups = {"arm.grid": [self.arm_grid_bias]}
+        for net in ("arm", "synth"):
+            for i, conv in enumerate(getattr(self, net)):
+                groups[f"{net}.{i}"] = [conv.weight, conv.bias]
+        return groups
 
     @property
     def macs_per_pixel(self) -> float:
@@ -232,8 +252,7 @@ class OverfitCodec(CompressionModel):
         out = []
         for k, v in enumerate(y_hat):
             parent = y_hat[k + 1] if k + 1 < self.grids else None
-            second = _checkerboard(*v.shape[-2:], v.device, v.dtype)
-            out.append(self._arm(_context(v, parent, second), k, exact))
+            out.append(self._arm(_context(v, parent, pass_map(*v.shape[-2:], v.device)), k, exact))
         return out
 
     # -- one image's latents
@@ -340,25 +359,37 @@ class OverfitCodec(CompressionModel):
                     t.copy_((next(it) / 2.0 ** exponents[name]).to(t.dtype))
 
     @torch.no_grad()
+    def _rd_cost(self, x: torch.Tensor, lam: float, exponents: dict[str, int], floats: list) -> float:
+        """The R-D cost (bits per pixel + lambda 255^2 MSE) with the layers quantized at ``exponents``: the
+        latents' rate from the continuous likelihood (float32; close to the tables', and fast)."""
+        self._restore(floats)
+        ints, _, pbits = self._quantize_params(exponents)
+        self._set_params(ints, exponents)
+        y_hat = [torch.round(v.detach()) for v in self.latents]
+        bits = sum(float(self.entropy.bits(v, m, ls.exp().clamp(SCALE_MIN, SCALE_MAX)).sum())
+                   for v, (m, ls) in zip(y_hat, self._means_scales(y_hat, exact=False)))
+        mse = float(((self._synthesize(y_hat, exact=False).clamp(0, 1) - x) ** 2).mean())
+        return (bits + pbits) / (x.shape[-2] * x.shape[-1]) + lam * 255.0 ** 2 * mse
+
+    @torch.no_grad()
     def _choose_steps(self, x: torch.Tensor, lam: float) -> dict[str, int]:
-        """Per network, the step exponent with the lowest R-D cost (latent and parameter bits, distortion),
-        the other network kept in float; the networks are left quantized with the choice."""
+        """The step exponent of every layer, by the R-D cost (latent and parameter bits, distortion): first
+        one per network (the other in fine steps), then each layer within 2 of its network's; the networks
+        are left in float (the caller quantizes them)."""
         floats = [t.detach().clone() for ps in self.param_groups().values() for t in ps]
-        pixels = x.shape[-2] * x.shape[-1]
-        chosen = {"arm": max(PARAM_STEP_EXPONENTS), "synth": max(PARAM_STEP_EXPONENTS)}
-        for name in ("arm", "synth"):
-            best = None
-            for p in PARAM_STEP_EXPONENTS:
-                trial = {**chosen, name: p}
-                self._restore(floats)
-                ints, _, pbits = self._quantize_params(trial)
-                self._set_params(ints, trial)
-                out = self.forward(x, 0, mode="round")
-                cost = (float(out["rate_bits"]["latents"].sum()) + pbits) / pixels \
-                    + lam * 255.0 ** 2 * float(((out["x_hat"].clamp(0, 1) - x) ** 2).mean())
-                if best is None or cost < best[0]:
-                    best = (cost, p)
-            chosen[name] = best[1]
+        names = list(self.param_groups())
+        chosen = dict.fromkeys(names, max(PARAM_STEP_EXPONENTS))
+
+        def best(candidates, layers):
+            costs = [(self._rd_cost(x, lam, {**chosen, **dict.fromkeys(layers, p)}, floats), p) for p in candidates]
+            return min(costs)[1]
+
+        for net in ("arm", "synth"):
+            layers = [n for n in names if n.startswith(net)]
+            chosen.update(dict.fromkeys(layers, best(PARAM_STEP_EXPONENTS, layers)))
+        for name in names:
+            near = [p for p in PARAM_STEP_EXPONENTS if abs(p - chosen[name]) <= 2]
+            chosen[name] = best(near, [name])
         self._restore(floats)
         return chosen
 
@@ -371,10 +402,10 @@ class OverfitCodec(CompressionModel):
 
     # -- the stream
     def _plan_chunks(self):
-        """Decoding order: coarsest grid first; in each, the first pass (anchors), then the second."""
+        """Decoding order: coarsest grid first; in each, its passes in order (:func:`pass_map`)."""
         for k in reversed(range(self.grids)):
-            for second in (0, 1):
-                yield k, second
+            for q in range(PASSES):
+                yield k, q
 
     def _code_latents(self, y_hat: list[torch.Tensor] | None, shapes, ans) -> tuple[list[torch.Tensor], float]:
         """Encode (``y_hat`` given: pushed in reverse decoding order) or decode (``y_hat`` None: popped) the
@@ -383,9 +414,9 @@ class OverfitCodec(CompressionModel):
         m64 = self.decoding_copy()
         known = [torch.zeros(s, dtype=torch.float64) for s in shapes]
         chunks = []
-        for k, second in self._plan_chunks():
+        for k, q in self._plan_chunks():
             mean, ls = m64._grid_params(known, k)
-            sel = _checkerboard(*shapes[k][-2:], "cpu", torch.float64).expand(shapes[k]) == float(second)
+            sel = (pass_map(*shapes[k][-2:]) == q).expand(shapes[k])
             if y_hat is None:
                 vals = self.entropy.pop(ans, mean[sel], None, log_scale=ls[sel])
             else:
@@ -402,8 +433,7 @@ class OverfitCodec(CompressionModel):
 
     def _grid_params(self, known: list[torch.Tensor], k: int):
         parent = known[k + 1] if k + 1 < self.grids else None
-        second = _checkerboard(*known[k].shape[-2:], "cpu", torch.float64)
-        return self._arm(_context(known[k], parent, second), k, exact=True)
+        return self._arm(_context(known[k], parent, pass_map(*known[k].shape[-2:])), k, exact=True)
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None,
@@ -417,9 +447,9 @@ class OverfitCodec(CompressionModel):
             last = self.fit(x, rate_idx, steps, seed, progress)
         exponents = self._choose_steps(x, lam)
         ints, tables, pbits = self._quantize_params(exponents)
-        pbits += 8 * (2 + len(tables))  # the header: two step exponents, a table index per tensor
+        pbits += 8 * (len(exponents) + len(tables))  # the header: a step exponent per layer, a table per tensor
         self._set_params(ints, exponents)
-        params = bytes([exponents["arm"], exponents["synth"], *tables]) + encode_symbols(
+        params = bytes([*exponents.values(), *tables]) + encode_symbols(
             torch.cat([q.reshape(-1) for q in ints]).numpy().astype(np.int64),
             np.concatenate([np.full(q.numel(), i, np.int64) for q, i in zip(ints, tables)]), self.param_coder.tables())
         self.quantized = {"exponents": exponents, "bits": pbits}
@@ -431,7 +461,7 @@ class OverfitCodec(CompressionModel):
         latents = ans.get_compressed().tobytes()
         info = {"latent_bpp": latent_bits / x[0, 0].numel(), "param_bits": pbits, "steps": self.steps if steps is None else int(steps),
                 "macs_per_pixel": self.macs_per_pixel, "fit_psnr": last["psnr"],
-                "step_arm": exponents["arm"], "step_synth": exponents["synth"]}
+                "param_step_exponents": exponents}
         return Compressed([params, latents], tuple(s >> (self.grids - 1) for s in x.shape[-2:]), x_hat,
                           {"latents": latent_bits, "params": pbits}, info=info)
 
@@ -440,17 +470,17 @@ class OverfitCodec(CompressionModel):
         self.check_stream(sections, extra)
         params, latents = sections
         groups = self.param_groups()
-        n_tensors = sum(len(v) for v in groups.values())
-        if len(params) < 2 + n_tensors:
+        n_tensors, n_layers = sum(len(v) for v in groups.values()), len(groups)
+        if len(params) < n_layers + n_tensors:
             raise CodingError("overfit stream: parameter section too short")
-        exponents = {"arm": params[0], "synth": params[1]}
+        exponents = dict(zip(groups, params[:n_layers]))
         if not all(p in PARAM_STEP_EXPONENTS for p in exponents.values()):
             raise CodingError("overfit stream: parameter step out of range")
-        tables = list(params[2:2 + n_tensors])
+        tables = list(params[n_layers:n_layers + n_tensors])
         if max(tables) >= len(self.param_coder.tables()):
             raise CodingError("overfit stream: parameter table out of range")
         sizes = [t.numel() for ps in groups.values() for t in ps]
-        vals = decode_symbols(params[2 + n_tensors:], np.concatenate([np.full(n, i, np.int64) for n, i in zip(sizes, tables)]),
+        vals = decode_symbols(params[n_layers + n_tensors:], np.concatenate([np.full(n, i, np.int64) for n, i in zip(sizes, tables)]),
                               self.param_coder.tables())
         chunks = np.split(vals, np.cumsum(sizes)[:-1])
         shapes_t = [t.shape for ps in groups.values() for t in ps]
@@ -464,4 +494,4 @@ class OverfitCodec(CompressionModel):
         return self.decoding_copy()._synthesize(y_hat, exact=True).clamp(0, 1).float()
 
 
-__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "PARAM_STEP_EXPONENTS"]
+__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "PARAM_STEP_EXPONENTS", "pass_map", "soft_round"]
