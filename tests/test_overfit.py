@@ -94,3 +94,13 @@ def test_golden_stream():
     if os.environ.get("NEURCOMP_REGEN_GOLDEN") == "1":
         GOLDEN.write_text(json.dumps({"tiny@0.05 golden b seed 0": digest}, indent=1) + "\n")
     assert json.loads(GOLDEN.read_text())["tiny@0.05 golden b seed 0"] == digest
+
+
+def test_the_exact_range_is_enforced():
+    """Beyond the magnitudes whose sums float64 holds exactly, the decoder refuses (one line); a configuration
+    with wider layers than the range allows is refused when built."""
+    assert torch.equal(_dyadic(torch.tensor([1.0 / 3])), torch.tensor([21845.0 / 65536]).double().float())
+    with pytest.raises(CodingError, match="beyond the exact range"):
+        _dyadic(torch.tensor([3.0e4]))
+    with pytest.raises(ValueError, match="at most 30"):
+        OverfitCodec(arm_hidden=31)

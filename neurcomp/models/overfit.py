@@ -23,7 +23,7 @@ nothing but the architecture (the model's config).
 **Exact decoding.** Everything the decoder computes runs in float64 on *dyadic* numbers: the parameters
 are integers times :math:`2^{-p}`, the latents integers, and every layer's output is rounded to a
 multiple of :math:`2^{-16}` (:data:`ACT_FRACTION_BITS`). Products and sums of such numbers need at most
-about 48 significant bits, below float64's 53, so every sum is *exact*: its value does not depend on the
+52 significant bits, within float64's 53, so every sum is *exact*: its value does not depend on the
 order of summation, the thread count, BLAS or the CPU (the error budget is in :func:`_dyadic`). The
 entropy coder's table choices (``round(mean)``, the mean's 1/16 fraction, the scale level from the
 log-scale) are then the same on every machine.
@@ -70,11 +70,20 @@ NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 
 ARM_INPUTS = len(NEIGHBOURS) + PASSES + 9
 
 
+#: magnitudes the exact arithmetic allows: parameters below 2^6, activations and latents below 2^14 (with
+#: 2^-11 parameter steps, 2^-16 activations and fan-ins up to 2^5: 27 fractional + 20 + 5 bits = 52 < 53)
+PARAM_LIMIT, ACT_LIMIT = 2.0 ** 6, 2.0 ** 14
+
+
 def _dyadic(t: torch.Tensor) -> torch.Tensor:
-    """Round to a multiple of 2^-16. With parameters k 2^-p (|k 2^-p| < 2^4, p <= 11) and activations
-    below 2^8 in magnitude, a product needs at most 16 + 11 + 12 = 39 bits and a sum of up to 2^9 such
-    terms 48: float64's 53-bit significand holds every partial sum exactly, in any order."""
+    """Round to a multiple of 2^-16. With parameters k 2^-p (``|.| < PARAM_LIMIT``, p <= 11) and inputs below
+    ``ACT_LIMIT``, a product needs at most 16 + 11 + 6 + 14 = 47 bits and a sum of up to 2^5 such terms 52:
+    float64's 53-bit significand holds every partial sum exactly, in any order. A value at or above the limit
+    (only a damaged stream or a diverged fit gets there) is refused."""
     s = float(1 << ACT_FRACTION_BITS)
+    if t.numel() and float(t.detach().abs().max()) >= ACT_LIMIT:
+        raise CodingError(f"overfit decoder: an activation of magnitude {float(t.detach().abs().max()):.3g} is beyond "
+                          f"the exact range (2^14)")
     return torch.round(t * s) / s
 
 
@@ -161,6 +170,8 @@ class OverfitCodec(CompressionModel):
         self.grids, self.arm_hidden, self.synth_hidden = int(grids), int(arm_hidden), int(synth_hidden)
         self.lambdas = [float(v) for v in lambdas]
         self.steps, self.lr, self.ste_fraction = int(steps), float(lr), float(ste_fraction)
+        if max(self.arm_hidden, self.synth_hidden) > 30:  # fan-ins (with biases) up to 2^5: see _dyadic
+            raise ValueError("arm_hidden and synth_hidden are at most 30 (the exact decoder's range)")
         if relax not in ("soft", "noise"):
             raise ValueError(f"relax is 'soft' (soft rounding and noise, annealed) or 'noise', not {relax!r}")
         self.relax = relax
@@ -343,7 +354,8 @@ class OverfitCodec(CompressionModel):
         for name, params in self.param_groups().items():
             p = exponents[name]
             for t in params:
-                q = torch.round(t.detach().double().cpu() * 2.0 ** p)
+                limit = PARAM_LIMIT * 2.0 ** p - 1  # the exact arithmetic's range (see _dyadic)
+                q = torch.round(t.detach().double().cpu() * 2.0 ** p).clamp(-limit, limit)
                 idx = int(coder.scale_index(q.std(unbiased=False).clamp_min(SCALE_MIN).reshape(1))[0])
                 ints.append(q)
                 tables.append(idx)
