@@ -172,10 +172,10 @@ def split_chapters(pdf: Path, out_dir: Path, root: Path = ROOT) -> list[Path]:
         writer = PdfWriter()
         for i in [*front, *range(first, end)]:
             writer.add_page(reader.pages[i])
-        parent = writer.add_outline_item(title, len(front))
+        parent = writer.add_outline_item(title=title, page_number=len(front))
         for name, page in subs.get(k, []):
             if first <= page < end:
-                writer.add_outline_item(name, len(front) + page - first, parent=parent)
+                writer.add_outline_item(title=name, page_number=len(front) + page - first, parent=parent)
         writer.add_metadata({"/Title": f"neurcomp, chapter {title}"})
         path = out_dir / f"{fact['file']}.pdf"
         with open(path, "wb") as f:
