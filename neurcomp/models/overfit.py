@@ -298,10 +298,10 @@ class OverfitCodec(CompressionModel):
         self._ensure_latents(x)
         mode = mode or (self.relax if self.training else "round")
         y_hat = self._quantize_latents(mode, temperature)
-        params = self._means_scales(y_hat, exact=False)
         x_hat = self._synthesize(y_hat, exact=False)
         if self.training or mode != "round":
-            bits = [self.entropy.bits(v, m, ls.exp().clamp(SCALE_MIN, SCALE_MAX)) for v, (m, ls) in zip(y_hat, params)]
+            bits = [self.entropy.bits(v, m, ls.exp().clamp(SCALE_MIN, SCALE_MAX))
+                    for v, (m, ls) in zip(y_hat, self._means_scales(y_hat, exact=False))]
             return {"x_hat": x_hat, "rate_bits": {"latents": torch.cat([b.flatten(1) for b in bits], 1)}}
         with torch.no_grad():  # the coder's tables, chosen by the decoder's exact float64 arithmetic
             y64 = [v.detach().double().cpu() for v in y_hat]
