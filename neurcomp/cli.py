@@ -16,6 +16,7 @@ Example::
     neurcomp compress kodim01.png kodim01.ncz --checkpoint mine.pth.tar --arch mbt2018-mean --method sga
     neurcomp decompress kodim01.ncz kodim01_hat.png --checkpoint mine.pth.tar
     neurcomp compress kodim01.png kodim01.ncz --model compressai:mbt2018-mean:3     # CompressAI's published weights
+    neurcomp compress kodim01.png kodim01.ncz --model overfit --lambda 0.0067 --preset fast   # trained on the image
 """
 from __future__ import annotations
 
@@ -58,6 +59,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _overfit_options(s) -> None:
+    s.add_argument("--lambda", dest="lmbda_opt", type=_positive_float, metavar="L", help="with --model overfit: the "
+                   "rate-distortion trade-off it trains for (bpp + L * 255^2 * MSE; default 0.0067)")
+    s.add_argument("--preset", choices=("fast", "slow"), help="with --model overfit: the architecture and its "
+                   "default steps (fast: about 650 MAC/px, 1,000 steps; slow: about 1,300 MAC/px, 4,000 steps)")
+
+
 def _parser() -> argparse.ArgumentParser:
     from .container import METHODS
 
@@ -83,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--side-info", help="a file whose bytes the stream carries besides the image (bits-back methods; "
                    "any length: one shorter than what the image takes is topped up with random bits; without it a "
                    "bits-back stream carries random initial bits)")
+    _overfit_options(s)
     _checkpoint_options(s)
 
     s = sub.add_parser("decompress", help="decompress a .ncz stream to PNG (an archive: every image into a folder)")
@@ -104,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="centre crop before coding")
     s.add_argument("--json", required=True, help="output JSON file")
+    _overfit_options(s)
     _checkpoint_options(s)
 
     s = sub.add_parser("baseline", help="evaluate a Pillow codec over a quality sweep")
@@ -147,9 +167,24 @@ def _checkpoint_args(a) -> dict:
 
 
 def _model_arg(a) -> str:
-    """The model name of ``--model`` / ``--quality`` (``--model`` alone may be a full name)."""
+    """The model name of ``--model`` / ``--quality`` (``--model`` alone may be a full name; ``--model overfit``
+    with ``--preset`` and ``--lambda`` names an overfitted model, ``overfit:PRESET@LAMBDA``)."""
     from .container import SIDE_INFO_METHODS
 
+    if a.model in ("overfit", "overfit:fast", "overfit:slow"):
+        from .zoo.overfit import DEFAULT_LAMBDA, model_name
+
+        if a.quality is not None and a.lmbda_opt is not None:
+            raise UsageError("give --lambda L or --quality N, not both")
+        preset = a.preset or (a.model.partition(":")[2] or "fast")
+        if a.quality is not None:
+            from .zoo import name_with_quality
+
+            return name_with_quality(model_name(preset), a.quality)
+        return model_name(preset, DEFAULT_LAMBDA if a.lmbda_opt is None else a.lmbda_opt)
+    if a.lmbda_opt is not None or a.preset is not None:
+        raise UsageError("--lambda and --preset go with --model overfit (the other models' rates are their names, "
+                         "e.g. mshp@0.0067, or --quality N)")
     bits_back = a.method in SIDE_INFO_METHODS
     name = a.model or (DEFAULT_BITSBACK_MODEL if bits_back else DEFAULT_MODEL)
     if a.quality is None:
@@ -166,7 +201,11 @@ def _images_arg(values):
 def cmd_models(a) -> int:
     from .zoo import list_models
 
+    from .zoo import SOURCES
+
     rows = [{k: m[k] for k in ("name", "kind", "rate_param", "value", "params")} for m in list_models()]
+    rows += [{k: m[k] for k in ("name", "kind", "rate_param", "value", "params")}
+             for source in SOURCES.values() for m in source.catalogue()]  # e.g. overfit:fast@0.0067 (no weights)
     if a.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -198,8 +237,10 @@ def cmd_compress(a) -> int:
                              "(e.g. --method bitsback)")
         return _compress_archive(a)
     check_outputs([a.inputs[0], a.side_info, a.checkpoint], [a.output])
-    r = compress_file(a.inputs[0], a.output, None if ckpt else _model_arg(a), a.method, a.steps, a.seed,
-                      _side_info(a.side_info), **ckpt)
+    name = None if ckpt else _model_arg(a)
+    with _TrainingBar() as bar:
+        r = compress_file(a.inputs[0], a.output, name, a.method, a.steps, a.seed, _side_info(a.side_info),
+                          progress=bar.update, **ckpt)
     given = "side information" if a.side_info else "random initial bits"
     if a.side_info and r.get("initial_bits"):  # a short side information, topped up with random words
         given += f", topped up with {r['initial_bits']} random initial bits"
@@ -207,6 +248,29 @@ def cmd_compress(a) -> int:
     print(f"{a.output}: {r['bytes']} bytes, {r['bpp']:.4f} bpp (model estimate {r['est_bpp']:.4f}){net}, "
           f"{r['enc_s']:.2f} s", file=sys.stderr)
     return 0
+
+
+class _TrainingBar:
+    """A progress bar for models that train on the image while encoding (step, rate, PSNR); nothing is shown
+    for the others (they never call :meth:`update`)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def update(self, step: int, steps: int, bpp: float, psnr: float) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=steps, desc="fitting", unit="step", file=sys.stderr)
+        self.bar.set_postfix_str(f"{bpp:.3f} bpp (latents), {psnr:.2f} dB", refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _compress_archive(a) -> int:
@@ -312,7 +376,8 @@ def cmd_eval(a) -> int:
     for point in points:
         records = evaluate_model(images, point, a.method, a.steps, a.crop, a.seed, **ckpt)
         about = describe(point, **ckpt)
-        recs += to_records(records, group, about["title"], about["base"], about["value"], a.steps or DEFAULT_STEPS)
+        steps = a.steps or records[0].get("steps") or DEFAULT_STEPS  # an overfit model's: its preset's
+        recs += to_records(records, group, about["title"], about["base"], about["value"], steps)
         weights[about["base"]] = about["weights"]
         n = len(records)
         print(f"{point or ckpt['checkpoint']}: {n} images, mean bpp {sum(r['bpp'] for r in records) / n:.4f}, "

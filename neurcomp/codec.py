@@ -16,6 +16,7 @@ Example:
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -29,7 +30,7 @@ from .container import SIDE_INFO_METHODS, Stream, pack, unpack
 from .data import load_image, pad_to_multiple, save_png, to_uint8
 from .entropy import CodingError
 from .fileio import atomic_write, read_capped
-from .zoo import WeightsError, fingerprint, load_for_stream, load_model
+from .zoo import WeightsError, fingerprint, load_for_stream, load_model, source_of
 from .zoo.compressai import CheckpointError
 
 
@@ -156,7 +157,7 @@ def check_size(height: int, width: int) -> None:
 
 def compress_image(x: torch.Tensor, model_name: str | None, method: str | None = None, steps: int | None = None,
                    seed: int = 0, side_info: bytes | None = None, checkpoint=None, arch: str | None = None,
-                   lmbda: float | None = None) -> tuple[bytes, dict]:
+                   lmbda: float | None = None, progress=None) -> tuple[bytes, dict]:
     """Code an image tensor ``[3, H, W]`` in [0, 1]; returns the stream and a dict with
     ``x_hat`` (uint8 HWC, the decoder's output), ``bits`` (information content per
     latent, in bits), ``header_bytes`` (container overhead), ``stream`` and ``extra_info``
@@ -169,7 +170,10 @@ def compress_image(x: torch.Tensor, model_name: str | None, method: str | None =
     ``extra_info["initial_bits"]`` counts and ``net_bpp`` includes).
 
     ``checkpoint``: a CompressAI checkpoint file to code with instead of ``model_name``
-    (:mod:`neurcomp.zoo.compressai`; ``arch`` and ``lmbda`` as in its ``load_compressai``)."""
+    (:mod:`neurcomp.zoo.compressai`; ``arch`` and ``lmbda`` as in its ``load_compressai``).
+
+    ``progress(step, steps, bpp, psnr)``: called during encoding by models that train on the image
+    (``overfit:...``; the others ignore it)."""
     model, rate_idx, entry = load_model(model_name, checkpoint, arch, lmbda)
     model_name = entry["name"]
     method = method or model.default_method
@@ -189,6 +193,8 @@ def compress_image(x: torch.Tensor, model_name: str | None, method: str | None =
     check_size(int(h), int(w))  # no stream that a decoder with the default limits would refuse
     check_decode_work([(int(h), int(w), model.planned_decode_iterations(method, steps))], encoding=True)
     kwargs = {"side_info": side_info} if side_info is not None else {}
+    if progress is not None and "progress" in inspect.signature(model.compress).parameters:
+        kwargs["progress"] = progress
     try:
         with torch.no_grad():
             out = model.compress(xp, rate_idx, method=method, steps=steps, seed=seed, hw=(int(h), int(w)), **kwargs)
@@ -310,14 +316,14 @@ def check_output(dst) -> Path:
 
 def compress_file(src, dst, model_name: str | None, method: str | None = None, steps: int | None = None,
                   seed: int = 0, side_info: bytes | None = None, checkpoint=None, arch: str | None = None,
-                  lmbda: float | None = None) -> dict:
+                  lmbda: float | None = None, progress=None) -> dict:
     """Read an image file, write a ``.ncz`` atomically; returns sizes and timings (and, for bits-back,
-    ``net_bpp``, ``side_info_bits`` and ``initial_bits``). ``checkpoint``, ``arch``, ``lmbda``: see
-    :func:`compress_image`."""
+    ``net_bpp``, ``side_info_bits`` and ``initial_bits``). ``checkpoint``, ``arch``, ``lmbda``, ``progress``:
+    see :func:`compress_image`."""
     check_outputs([src], [dst])
     x = load_image(src)
     t0 = time.perf_counter()
-    data, info = compress_image(x, model_name, method, steps, seed, side_info, checkpoint, arch, lmbda)
+    data, info = compress_image(x, model_name, method, steps, seed, side_info, checkpoint, arch, lmbda, progress)
     enc_s = time.perf_counter() - t0
     atomic_write(dst, data)
     h, w = x.shape[-2:]
@@ -363,7 +369,12 @@ def read_side_info(path) -> bytes:
 def stream_info(data: bytes) -> dict:
     """The header of a stream as a JSON-able dict (no decoding)."""
     s = unpack(data)
-    return {"format_version": data[3], "method": s.method, "model": s.model, "weights": s.weights.hex(),
+    source = source_of(s.model)
+    try:  # what the model's source adds (an overfitted stream: MAC/px, parameter and latent bits)
+        details = source.details(s.model, s.sections) if source is not None else {}
+    except WeightsError:  # a name no source knows: the header alone
+        details = {}
+    return {**{"format_version": data[3], "method": s.method, "model": s.model, "weights": s.weights.hex(),
             "height": s.height, "width": s.width, "latent_shape": list(s.latent_shape), "extra_bytes": len(s.extra),
             "sections": [len(x) for x in s.sections], "bytes": len(data),
-            "bpp": 8 * len(data) / (s.height * s.width) if s.height and s.width else None}
+            "bpp": 8 * len(data) / (s.height * s.width) if s.height and s.width else None}, **details}

@@ -59,13 +59,14 @@ METHOD_LABELS: dict[str, str] = {
     "seed": "REC, Flamich et al.'s coder",
     "orc": "REC, ordered random coding",
     "orc-hint": "REC, ours (orc-hint)",
+    "overfit": "overfitted",
     "jpeg": "JPEG",
     "webp": "WebP",
     "jpeg2000": "JPEG 2000",
     "avif": "AVIF",
 }
 #: the methods that run a number of optimization steps (the others code in one pass)
-STEPPED_METHODS = ("sga", "map", "ste", "uniform_noise", "det_annealing", "bitsback", "bitsback_no_sga")
+STEPPED_METHODS = ("sga", "map", "ste", "uniform_noise", "det_annealing", "bitsback", "bitsback_no_sga", "overfit")
 #: classical codecs: their label is the codec's name alone
 CODECS = ("jpeg", "webp", "jpeg2000", "avif")
 

@@ -104,3 +104,51 @@ def test_the_exact_range_is_enforced():
         _dyadic(torch.tensor([3.0e4]))
     with pytest.raises(ValueError, match="at most 30"):
         OverfitCodec(arm_hidden=31)
+
+
+def test_the_command_line_trains_writes_decodes_and_describes_an_overfitted_stream(tmp_path, capsys):
+    """``--model overfit --lambda L --steps N``: a progress bar while fitting, a stream that names
+    ``overfit:fast@L``, ``info`` with the decoder's MAC/px and both sections' bits, a decoded PNG equal to
+    the encoder's reconstruction; ``models`` lists the presets."""
+    from neurcomp.cli import main
+    from neurcomp.codec import compress_file
+    from neurcomp.data import save_png
+    from neurcomp.zoo.overfit import PRESETS
+
+    src, out = tmp_path / "img.png", tmp_path / "img.ncz"
+    save_png(golden_image(64, 128, 3), src)
+    assert main(["compress", str(src), str(out), "--model", "overfit", "--lambda", "0.02", "--steps", "60"]) == 0
+    err = capsys.readouterr().err
+    assert "fitting" in err and "60/60" in err and "dB" in err
+    assert main(["info", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == "overfit:fast@0.02" and info["method"] == "overfit"
+    assert info["macs_per_pixel"] == round(OverfitCodec(**{k: v for k, v in PRESETS["fast"].items()}).macs_per_pixel, 1)
+    assert info["param_bits"] == 8 * info["sections"][0] and info["latent_bits"] == 8 * info["sections"][1]
+    assert main(["decompress", str(out), str(tmp_path / "back.png")]) == 0
+    r = compress_file(src, tmp_path / "again.ncz", "overfit:fast@0.02", steps=60)
+    assert (tmp_path / "again.ncz").read_bytes() == out.read_bytes()  # seeded: the same stream
+    from PIL import Image
+    import numpy as np
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), r["x_hat"])
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    assert "overfit:slow@0.0018 overfit lambda 0.0018 0" in capsys.readouterr().out.splitlines()
+
+
+def test_overfitted_model_names_and_options_are_checked_in_one_line(tmp_path, capsys):
+    from neurcomp.cli import main
+    from neurcomp.zoo import UnknownModel, load_pretrained
+
+    assert load_pretrained("overfit:slow@0.0018")[0].arm_hidden == 16
+    for bad in ("overfit:medium@0.01", "overfit:fast@-1", "overfit:fast@x", "overfit:fast"):
+        with pytest.raises(UnknownModel, match="overfit:PRESET@LAMBDA"):
+            load_pretrained(bad)
+    src = tmp_path / "img.png"
+    from neurcomp.data import save_png
+    save_png(golden_image(64, 64, 3), src)
+    assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "mshp@0.0067", "--lambda", "0.01"]) == 2
+    assert "--lambda and --preset go with --model overfit" in capsys.readouterr().err
+    assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "overfit", "--lambda", "0"]) == 2
+    assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "overfit", "--lambda", "0.01",
+                 "--quality", "2"]) == 2

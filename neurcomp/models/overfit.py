@@ -88,12 +88,13 @@ def _dyadic(t: torch.Tensor) -> torch.Tensor:
 
 
 def _upsample2(v: torch.Tensor) -> torch.Tensor:
-    """Bilinear 2x upsampling (edges replicated): weights 1/4 and 3/4 along each axis, ``[B, 1, h, w]`` ->
-    ``[B, 1, 2h, 2w]``."""
+    """Bilinear 2x upsampling (edges replicated) of every channel: weights 1/4 and 3/4 along each axis,
+    ``[B, C, h, w]`` -> ``[B, C, 2h, 2w]``."""
+    b, c, h, w = v.shape
     k1 = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=v.dtype, device=v.device) / 4
     kernel = (k1[:, None] * k1[None, :])[None, None]
-    out = F.conv_transpose2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), kernel, stride=2, padding=1)
-    return out[..., 2:-2, 2:-2]
+    v = F.pad(v.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode="replicate")
+    return F.conv_transpose2d(v, kernel, stride=2, padding=1)[..., 2:-2, 2:-2].reshape(b, c, 2 * h, 2 * w)
 
 
 def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -233,25 +234,37 @@ class OverfitCodec(CompressionModel):
         return latents_per_px * arm + synth + up
 
     def _arm(self, ctx: torch.Tensor, grid: int, exact: bool):
-        """Mean and log-scale ``[B, 1, h, w]`` each of the latents whose context is ``ctx`` ``[B, 14, h, w]``
-        (the 1 x 1 layers as matrix products over the latents: faster than convolutions on a CPU)."""
-        b, _, hh, ww = ctx.shape
+        """Mean and log-scale ``[B, 1, h, w]`` each of the latents of grid ``grid`` whose context is ``ctx``
+        ``[B, ARM_INPUTS, h, w]``."""
+        return self._arm_grids([ctx], [grid], exact)[0]
+
+    def _arm_grids(self, ctxs: list[torch.Tensor], grids, exact: bool):
+        """:meth:`_arm` of several grids in one pass of the MLP (its 1 x 1 layers as matrix products over
+        all their latents: fewer, larger products than one per grid, and faster than convolutions on a
+        CPU; every row is computed alone, so batching changes no bit of the exact arithmetic)."""
         r = _dyadic if exact else (lambda t: t)
-        h = ctx.permute(0, 2, 3, 1).reshape(-1, ARM_INPUTS)
-        h = torch.relu(r(_pointwise(h, self.arm[0]) + self.arm_grid_bias[grid].to(h.dtype)))
+        rows = [c.permute(0, 2, 3, 1).reshape(-1, ARM_INPUTS) for c in ctxs]
+        counts = [len(t) for t in rows]
+        h = torch.cat(rows) if len(rows) > 1 else rows[0]
+        bias = torch.repeat_interleave(self.arm_grid_bias[list(grids)].to(h.dtype),
+                                       torch.tensor(counts, device=h.device), dim=0)
+        h = torch.relu(r(_pointwise(h, self.arm[0]) + bias))
         h = torch.relu(r(_pointwise(h, self.arm[1])))
-        out = r(_pointwise(h, self.arm[2])).reshape(b, hh, ww, 2).permute(0, 3, 1, 2)
-        return out[:, :1], out[:, 1:]
+        out = r(_pointwise(h, self.arm[2]))
+        res = []
+        for c, o in zip(ctxs, torch.split(out, counts)):
+            b, _, hh, ww = c.shape
+            o = o.reshape(b, hh, ww, 2).permute(0, 3, 1, 2)
+            res.append((o[:, :1], o[:, 1:]))
+        return res
 
     def _synthesize(self, y_hat: list[torch.Tensor], exact: bool) -> torch.Tensor:
         r = _dyadic if exact else (lambda t: t)
-        planes = []
-        for k, v in enumerate(y_hat):
-            for _ in range(k):
-                v = r(_upsample2(v))
-            planes.append(v)
-        b, _, hh, ww = planes[0].shape
-        h = torch.cat(planes, 1).permute(0, 2, 3, 1).reshape(-1, self.grids)
+        up = y_hat[-1]  # coarsest first: grid k is upsampled k times, all coarser grids in one call per step
+        for v in reversed(y_hat[:-1]):
+            up = torch.cat([v, r(_upsample2(up))], 1)
+        b, _, hh, ww = up.shape
+        h = up.permute(0, 2, 3, 1).reshape(-1, self.grids)
         h = r(torch.relu(_pointwise(h, self.synth[0])))
         h = r(torch.relu(_pointwise(h, self.synth[1])))
         h = r(_pointwise(h, self.synth[2])).reshape(b, hh, ww, 3).permute(0, 3, 1, 2)
@@ -260,11 +273,9 @@ class OverfitCodec(CompressionModel):
 
     def _means_scales(self, y_hat: list[torch.Tensor], exact: bool):
         """``[(mean, log_scale)]`` per grid, every latent's distribution given its (causal) context."""
-        out = []
-        for k, v in enumerate(y_hat):
-            parent = y_hat[k + 1] if k + 1 < self.grids else None
-            out.append(self._arm(_context(v, parent, pass_map(*v.shape[-2:], v.device)), k, exact))
-        return out
+        ctx = [_context(v, y_hat[k + 1] if k + 1 < self.grids else None, pass_map(*v.shape[-2:], v.device))
+               for k, v in enumerate(y_hat)]
+        return self._arm_grids(ctx, range(self.grids), exact)
 
     # -- one image's latents
     def _grid_shapes(self, b: int, h: int, w: int):
@@ -314,11 +325,14 @@ class OverfitCodec(CompressionModel):
         return {"x_hat": x_hat, "rate_bits": rate}
 
     # -- encoding = training on the image
-    def fit(self, x: torch.Tensor, rate_idx: int = 0, steps: int | None = None, seed: int = 0, progress=None) -> dict:
+    def fit(self, x: torch.Tensor, rate_idx: int = 0, steps: int | None = None, seed: int = 0, progress=None,
+            hw=None) -> dict:
         """Train latents and networks on ``x`` ``[1, 3, H, W]`` for ``steps`` (default: the config's) at
-        the lambda of ``rate_idx``; ``progress(step, bpp, psnr)`` is called every 50 steps. Returns the last
-        step's ``{"bpp", "psnr"}`` (bits per pixel of the latents, dB)."""
+        the lambda of ``rate_idx``; ``progress(step, steps, bpp, psnr)`` is called every 50 steps (bits per
+        pixel of the latents, dB). ``hw``: the image's size when ``x`` is padded beyond it (the distortion is
+        measured on the image only). Returns the last step's ``{"bpp", "psnr"}``."""
         steps = self.steps if steps is None else int(steps)
+        h, w = hw or x.shape[-2:]
         self.reset_parameters(seed)
         torch.manual_seed(seed)
         self.train()
@@ -336,14 +350,14 @@ class OverfitCodec(CompressionModel):
                            else 0.1 * self.lr * 0.5 * (1 + math.cos(math.pi * (step - ste_from) / max(1, steps - ste_from))))
             out = self.forward(x, rate_idx, mode=mode, temperature=temperature)
             bpp = out["rate_bits"]["latents"].sum() / (x.shape[-2] * x.shape[-1])
-            mse = ((out["x_hat"] - x) ** 2).mean()
+            mse = ((out["x_hat"] - x)[..., :h, :w] ** 2).mean()
             loss = bpp + lam * 255.0 ** 2 * mse
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if progress is not None and (step % 50 == 0 or step == steps - 1):
                 last = {"bpp": float(bpp.detach()), "psnr": float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))}
-                progress(step + 1, last["bpp"], last["psnr"])
+                progress(step + 1, steps, last["bpp"], last["psnr"])
         self.eval()
         return last
 
@@ -456,7 +470,7 @@ class OverfitCodec(CompressionModel):
         x = x.detach().float().cpu()
         lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
         with torch.enable_grad():
-            last = self.fit(x, rate_idx, steps, seed, progress)
+            last = self.fit(x, rate_idx, steps, seed, progress, hw)
         exponents = self._choose_steps(x, lam)
         ints, tables, pbits = self._quantize_params(exponents)
         pbits += 8 * (len(exponents) + len(tables))  # the header: a step exponent per layer, a table per tensor

@@ -35,7 +35,7 @@ from safetensors.torch import load_file, save_file
 
 from ..fileio import sha256_file
 from ..models import build_model
-from . import compressai
+from . import compressai, overfit
 from .errors import UnknownModel, WeightsError  # defined apart, for neurcomp.zoo.compressai
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -49,11 +49,15 @@ class ModelSource(NamedTuple):
     load_checkpoint: Callable  # (path, arch, lmbda) -> ...: a checkpoint file (``--checkpoint``)
     for_stream: Callable  # (the stream's model name, checkpoint path or None) -> ...: what decodes a stream
     with_quality: Callable  # (name, quality) -> the full name of a rate point (``--model NAME --quality N``)
+    catalogue: Callable = list  # () -> rows that ``neurcomp models`` lists besides the shipped cards
+    details: Callable = lambda stream_model, sections: {}  # what ``neurcomp info`` adds for its streams
 
 
 #: the sources by scheme; ``CHECKPOINT_SOURCE`` reads ``--checkpoint`` files
 SOURCES = {"compressai": ModelSource(compressai.load_published, compressai.checkpoint_entry,
-                                     compressai.stream_checkpoint, compressai.name_with_quality)}
+                                     compressai.stream_checkpoint, compressai.name_with_quality),
+           "overfit": ModelSource(overfit.load_named, None, overfit.stream_entry, overfit.name_with_quality,
+                                  overfit.catalogue, overfit.details)}
 CHECKPOINT_SOURCE = "compressai"
 
 
