@@ -73,7 +73,7 @@ def _overfit_options(s) -> None:
     s.add_argument("--lambda", dest="lmbda_opt", type=_positive_float, metavar="L", help="with --model overfit: the "
                    "rate-distortion trade-off it trains for (bpp + L * 255^2 * MSE; default 0.0067)")
     s.add_argument("--preset", choices=("fast", "slow"), help="with --model overfit: the architecture and its "
-                   "default steps (fast: about 650 MAC/px, 1,000 steps; slow: about 1,300 MAC/px, 4,000 steps)")
+                   "default steps (fast: about 650 MAC/px, 1,000 steps; slow: about 1,400 MAC/px, 4,000 steps)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ Presets (the encoding steps only change the encoder's time, not what the decoder
 
 * ``fast``: 8 hidden units in the entropy model and the synthesis (about 650 multiply-accumulates per
   decoded pixel), 1,000 steps;
-* ``slow``: 16 hidden units (about 1,300 MAC/px), 4,000 steps.
+* ``slow``: 16 hidden units (about 1,400 MAC/px), 4,000 steps.
 
 Example:
     >>> model, rate_idx, entry = load_named("overfit:fast@0.0067")
