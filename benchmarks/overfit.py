@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     print(f"{'lambda':>8} {'overfit bpp':>11} {'dB':>6} {'params bpp':>10} {'enc s':>6} {'dec s':>6}"
           f" | {'mshp bpp':>8} {'dB':>6} | {'+SGA bpp':>8} {'dB':>6}")
     for lam in args.lambdas:
-        def mean(meth, k, rs=rows):
+        def mean(meth, k, rs=rows, lam=lam):
             v = [r[k] for r in rs if r["lambda"] == lam and r["method"] == meth]
             return float(np.mean(v)) if v else float("nan")
         params = float(np.mean([r["part_bpp"].get("params", 0) for r in overfit if r["lambda"] == lam]))

@@ -199,9 +199,7 @@ def _images_arg(values):
 
 
 def cmd_models(a) -> int:
-    from .zoo import list_models
-
-    from .zoo import SOURCES
+    from .zoo import SOURCES, list_models
 
     rows = [{k: m[k] for k in ("name", "kind", "rate_param", "value", "params")} for m in list_models()]
     rows += [{k: m[k] for k in ("name", "kind", "rate_param", "value", "params")}
