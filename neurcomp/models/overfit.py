@@ -68,6 +68,9 @@ PASSES = 3
 NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 #: ARM input: 8 same-grid neighbours (those of earlier passes), the one-hot pass, the coarser grid's 3 x 3
 ARM_INPUTS = len(NEIGHBOURS) + PASSES + 9
+#: how the training relaxes rounding: C3's soft rounding around uniform noise, the same around Gaussian noise
+#: whose std anneals from 0.25 to 0.1 (Cool-chic's c3x schedule), or plain uniform noise
+RELAXATIONS = ("soft", "soft-gauss", "noise")
 
 
 #: magnitudes the exact arithmetic allows: parameters below 2^6, activations and latents below 2^14 (with
@@ -166,16 +169,17 @@ class OverfitCodec(CompressionModel):
     extra_size = 0
 
     def __init__(self, grids: int = 7, arm_hidden: int = 16, synth_hidden: int = 16, lambdas=(0.0067,),
-                 steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.2, relax: str = "soft"):
+                 steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.2, relax: str = "soft",
+                 ste_lr: float = 0.1):
         super().__init__()
         self.grids, self.arm_hidden, self.synth_hidden = int(grids), int(arm_hidden), int(synth_hidden)
         self.lambdas = [float(v) for v in lambdas]
         self.steps, self.lr, self.ste_fraction = int(steps), float(lr), float(ste_fraction)
         if max(self.arm_hidden, self.synth_hidden) > 30:  # fan-ins (with biases) up to 2^5: see _dyadic
             raise ValueError("arm_hidden and synth_hidden are at most 30 (the exact decoder's range)")
-        if relax not in ("soft", "noise"):
-            raise ValueError(f"relax is 'soft' (soft rounding and noise, annealed) or 'noise', not {relax!r}")
-        self.relax = relax
+        if relax not in RELAXATIONS:
+            raise ValueError(f"relax is one of {', '.join(RELAXATIONS)}, not {relax!r}")
+        self.relax, self.ste_lr = relax, float(ste_lr)
         self.stride = 2 ** (self.grids - 1)
         H, C, G = self.arm_hidden, self.synth_hidden, self.grids
         self.arm = nn.ModuleList([nn.Conv2d(ARM_INPUTS, H, 1), nn.Conv2d(H, H, 1), nn.Conv2d(H, 2, 1)])
@@ -193,7 +197,7 @@ class OverfitCodec(CompressionModel):
     def config(self) -> dict:
         return {"kind": self.kind, "grids": self.grids, "arm_hidden": self.arm_hidden,
                 "synth_hidden": self.synth_hidden, "lambdas": self.lambdas, "steps": self.steps, "lr": self.lr,
-                "ste_fraction": self.ste_fraction, "relax": self.relax}
+                "ste_fraction": self.ste_fraction, "relax": self.relax, "ste_lr": self.ste_lr}
 
     # -- the networks
     def reset_parameters(self, seed: int = 0) -> None:
@@ -289,9 +293,12 @@ class OverfitCodec(CompressionModel):
             self.latents = [torch.zeros(s, device=x.device, requires_grad=True) for s in shapes]
         return self.latents
 
-    def _quantize_latents(self, mode: str, temperature: float = 0.3) -> list[torch.Tensor]:
+    def _quantize_latents(self, mode: str, temperature: float = 0.3, noise_std: float = 0.25) -> list[torch.Tensor]:
         if mode == "soft":  # Kim et al. 2024 (C3): soft rounding, uniform noise, soft rounding again
             return [soft_round(soft_round(v, temperature) + torch.empty_like(v).uniform_(-0.5, 0.5), temperature)
+                    for v in self.latents]
+        if mode == "soft-gauss":  # the same with Gaussian noise of std noise_std
+            return [soft_round(soft_round(v, temperature) + noise_std * torch.randn_like(v), temperature)
                     for v in self.latents]
         if mode == "noise":
             return [v + torch.empty_like(v).uniform_(-0.5, 0.5) for v in self.latents]
@@ -299,7 +306,8 @@ class OverfitCodec(CompressionModel):
             return [v + (torch.round(v) - v).detach() for v in self.latents]
         return [torch.round(v) for v in self.latents]
 
-    def forward(self, x: torch.Tensor, rate_idx=0, mode: str | None = None, temperature: float = 0.3) -> dict:
+    def forward(self, x: torch.Tensor, rate_idx=0, mode: str | None = None, temperature: float = 0.3,
+                noise_std: float = 0.25) -> dict:
         """The R-D terms of the current latents and networks on ``x`` (the image being fitted; new latents,
         all zero, when its shape differs from the last one's). ``mode``: ``"soft"`` (soft rounding with
         noise at ``temperature``) or ``"noise"`` (the training default: the config's ``relax``), ``"ste"`` or
@@ -308,7 +316,7 @@ class OverfitCodec(CompressionModel):
         networks' bits, per parameter)."""
         self._ensure_latents(x)
         mode = mode or (self.relax if self.training else "round")
-        y_hat = self._quantize_latents(mode, temperature)
+        y_hat = self._quantize_latents(mode, temperature, noise_std)
         x_hat = self._synthesize(y_hat, exact=False)
         if self.training or mode != "round":
             bits = [self.entropy.bits(v, m, ls.exp().clamp(SCALE_MIN, SCALE_MAX))
@@ -344,11 +352,12 @@ class OverfitCodec(CompressionModel):
         for step in range(steps):
             mode = self.relax if step < ste_from else "ste"
             temperature = 0.3 + (0.1 - 0.3) * step / max(1, ste_from)  # C3's soft-rounding schedule, 0.3 -> 0.1
+            noise_std = 0.25 + (0.1 - 0.25) * step / max(1, ste_from)  # (soft-gauss) Gaussian noise, 0.25 -> 0.1
             frac = step / max(1, steps)
-            for g in opt.param_groups:  # cosine decay to 0 (a restart at lr / 10 for the straight-through steps)
+            for g in opt.param_groups:  # cosine decay to 0 (a restart at ste_lr * lr for the straight-through steps)
                 g["lr"] = (self.lr * 0.5 * (1 + math.cos(math.pi * frac)) if mode != "ste"
-                           else 0.1 * self.lr * 0.5 * (1 + math.cos(math.pi * (step - ste_from) / max(1, steps - ste_from))))
-            out = self.forward(x, rate_idx, mode=mode, temperature=temperature)
+                           else self.ste_lr * self.lr * 0.5 * (1 + math.cos(math.pi * (step - ste_from) / max(1, steps - ste_from))))
+            out = self.forward(x, rate_idx, mode=mode, temperature=temperature, noise_std=noise_std)
             bpp = out["rate_bits"]["latents"].sum() / (x.shape[-2] * x.shape[-1])
             mse = ((out["x_hat"] - x)[..., :h, :w] ** 2).mean()
             loss = bpp + lam * 255.0 ** 2 * mse
