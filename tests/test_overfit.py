@@ -152,3 +152,12 @@ def test_overfitted_model_names_and_options_are_checked_in_one_line(tmp_path, ca
     assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "overfit", "--lambda", "0"]) == 2
     assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "overfit", "--lambda", "0.01",
                  "--quality", "2"]) == 2
+
+
+def test_the_stream_says_where_its_bits_go():
+    """Per grid (finest first) and per layer, the bits add up to the coder's totals."""
+    m, c = _coded()
+    by_grid, by_layer = c.info["latent_bits_by_grid"], c.info["param_bits_by_layer"]
+    assert len(by_grid) == m.grids and abs(sum(by_grid) - c.bits["latents"]) < 1e-6
+    assert list(by_layer)[:-1] == list(m.param_groups()) and abs(sum(by_layer.values()) - c.bits["params"]) < 1e-6
+    assert by_grid[0] > by_grid[-1] >= 0  # the finest grid holds most latents

@@ -370,9 +370,9 @@ class OverfitCodec(CompressionModel):
         self.eval()
         return last
 
-    def _quantize_params(self, exponents: dict[str, int]) -> tuple[list, list, float]:
-        """Integers, table indexes and total bits of every parameter tensor at steps ``2^-p``."""
-        ints, tables, bits = [], [], 0.0
+    def _quantize_params(self, exponents: dict[str, int]) -> tuple[list, list, dict[str, float]]:
+        """Integers and table indexes of every parameter tensor at steps ``2^-p``, and the bits of each layer."""
+        ints, tables, bits = [], [], {}
         coder = self.param_coder
         for name, params in self.param_groups().items():
             p = exponents[name]
@@ -382,8 +382,8 @@ class OverfitCodec(CompressionModel):
                 idx = int(coder.scale_index(q.std(unbiased=False).clamp_min(SCALE_MIN).reshape(1))[0])
                 ints.append(q)
                 tables.append(idx)
-                bits += coder.tables().information_bits(q.numpy().astype(np.int64).ravel(),
-                                                        np.full(q.numel(), idx, np.int64))
+                bits[name] = bits.get(name, 0.0) + coder.tables().information_bits(
+                    q.numpy().astype(np.int64).ravel(), np.full(q.numel(), idx, np.int64))
         return ints, tables, bits
 
     def _set_params(self, ints: list, exponents: dict[str, int]) -> None:
@@ -399,6 +399,7 @@ class OverfitCodec(CompressionModel):
         latents' rate from the continuous likelihood (float32; close to the tables', and fast)."""
         self._restore(floats)
         ints, _, pbits = self._quantize_params(exponents)
+        pbits = sum(pbits.values())
         self._set_params(ints, exponents)
         y_hat = [torch.round(v.detach()) for v in self.latents]
         bits = sum(float(self.entropy.bits(v, m, ls.exp().clamp(SCALE_MIN, SCALE_MAX)).sum())
@@ -442,10 +443,10 @@ class OverfitCodec(CompressionModel):
             for q in range(PASSES):
                 yield k, q
 
-    def _code_latents(self, y_hat: list[torch.Tensor] | None, shapes, ans) -> tuple[list[torch.Tensor], float]:
+    def _code_latents(self, y_hat: list[torch.Tensor] | None, shapes, ans) -> tuple[list[torch.Tensor], list[float]]:
         """Encode (``y_hat`` given: pushed in reverse decoding order) or decode (``y_hat`` None: popped) the
         latents with the ARM of this model's float64 copy (quantized parameters: exact arithmetic). Returns
-        the latents and, when encoding, the bits the coder spends on them."""
+        the latents and, when encoding, the bits the coder spends on each grid (finest first)."""
         m64 = self.decoding_copy()
         known = [torch.zeros(s, dtype=torch.float64) for s in shapes]
         chunks = []
@@ -456,14 +457,14 @@ class OverfitCodec(CompressionModel):
                 vals = self.entropy.pop(ans, mean[sel], None, log_scale=ls[sel])
             else:
                 vals = y_hat[k].double()[sel]
-                chunks.append((vals, mean[sel], ls[sel]))
+                chunks.append((k, vals, mean[sel], ls[sel]))
             grid = known[k].clone()
             grid[sel] = vals
             known[k] = grid
-        bits = 0.0
-        for vals, mean, ls in reversed(chunks):  # a stack: the first chunk decoded is pushed last
+        bits = [0.0] * self.grids
+        for k, vals, mean, ls in reversed(chunks):  # a stack: the first chunk decoded is pushed last
             self.entropy.push(ans, vals, mean, None, log_scale=ls)
-            bits += float(self.entropy.coded_bits(vals, mean, None, log_scale=ls).sum())
+            bits[k] += float(self.entropy.coded_bits(vals, mean, None, log_scale=ls).sum())
         return known, bits
 
     def _grid_params(self, known: list[torch.Tensor], k: int):
@@ -481,8 +482,9 @@ class OverfitCodec(CompressionModel):
         with torch.enable_grad():
             last = self.fit(x, rate_idx, steps, seed, progress, hw)
         exponents = self._choose_steps(x, lam)
-        ints, tables, pbits = self._quantize_params(exponents)
-        pbits += 8 * (len(exponents) + len(tables))  # the header: a step exponent per layer, a table per tensor
+        ints, tables, layer_bits = self._quantize_params(exponents)
+        header_bits = 8 * (len(exponents) + len(tables))  # a step exponent per layer, a table per tensor
+        pbits = sum(layer_bits.values()) + header_bits
         self._set_params(ints, exponents)
         params = bytes([*exponents.values(), *tables]) + encode_symbols(
             torch.cat([q.reshape(-1) for q in ints]).numpy().astype(np.int64),
@@ -491,12 +493,15 @@ class OverfitCodec(CompressionModel):
         shapes = self._grid_shapes(1, *x.shape[-2:])
         y_hat = [torch.round(v.detach()) for v in self.latents]
         ans = constriction.stream.stack.AnsCoder()
-        _, latent_bits = self._code_latents(y_hat, shapes, ans)
+        _, grid_bits = self._code_latents(y_hat, shapes, ans)
+        latent_bits = sum(grid_bits)
         x_hat = self.decoding_copy()._synthesize([v.double() for v in y_hat], exact=True).clamp(0, 1).float()
         latents = ans.get_compressed().tobytes()
-        info = {"latent_bpp": latent_bits / x[0, 0].numel(), "param_bits": pbits, "steps": self.steps if steps is None else int(steps),
-                "macs_per_pixel": self.macs_per_pixel, "fit_psnr": last["psnr"],
-                "param_step_exponents": exponents}
+        info = {"latent_bpp": latent_bits / x[0, 0].numel(), "param_bits": pbits,
+                "steps": self.steps if steps is None else int(steps), "macs_per_pixel": self.macs_per_pixel,
+                "fit_psnr": last["psnr"], "param_step_exponents": exponents,
+                # where the bits go: each latent grid (finest first), each layer's parameters, their header
+                "latent_bits_by_grid": grid_bits, "param_bits_by_layer": {**layer_bits, "header": header_bits}}
         return Compressed([params, latents], tuple(s >> (self.grids - 1) for s in x.shape[-2:]), x_hat,
                           {"latents": latent_bits, "params": pbits}, info=info)
 
