@@ -1,12 +1,11 @@
-"""Benchmark: the overfitted codec against WebP, JPEG, AVIF and the amortized hyperprior with and without SGA.
+"""Benchmark: the overfitted codec against WebP, JPEG, AVIF and the amortized hyperprior on the same crops.
 
 On 256 x 256 centre crops of the first Kodak images, for every lambda:
 
 * ``overfit``: ``overfit:PRESET@LAMBDA`` trained on each crop for ``--steps`` (default: the preset's) and
   written as a real ``.ncz`` stream (container header included in ``bpp``); encode and decode seconds; the
   bits of the networks' parameters and of the latents; the decoder's multiply-accumulates per pixel;
-* ``amortized`` and ``sga`` (``--sga-steps``, default 2000, Yang et al. 2020's; all crops in one batch) on the shipped mean-scale
-  hyperprior at the same lambda (``mshp@LAMBDA``; real streams too);
+* ``amortized`` on the shipped mean-scale hyperprior at the same lambda (``mshp@LAMBDA``; real streams too);
 * JPEG, WebP and AVIF (Pillow) over their quality sweeps on the same crops.
 
 Every overfitted stream is decoded again by the CLI in one fresh process with another thread count
@@ -16,6 +15,10 @@ a results file whose provenance holds the command, steps, seeds and the run id (
 depend on no shipped weights; the ``mshp`` rows record its fingerprint).
 
     python benchmarks/overfit.py --images 6 --crop 256 --preset fast --lambdas 0.0018 0.0067 0.013 0.0483
+
+The same crops with ``mshp`` + SGA at the paper's 2000 steps are ``benchmarks/sga.py``'s (``--images 6 --crop 256
+--methods sga --sga-steps --json benchmarks/results/sga_256.json``: about 40 minutes per lambda on one thread);
+chapter 10 reads both files.
 
 Encoding is training: minutes per crop and lambda. After every (crop, lambda) the rows so far are saved next
 to the results file (``overfit.json.partial``), and a run started again with the same settings goes on from
@@ -89,40 +92,6 @@ def code_one(x: torch.Tensor, name: str, model: str, method: str | None, steps: 
             "x_hat_sha256": _sha(x_hat), **({"stream": stream_path.name} if stream_path is not None else {})}
 
 
-def sga_rows(lam: float, images, steps: int, seed: int) -> list[dict]:
-    """``mshp@lam`` + SGA on every crop at once (one batch: Adam's per-coordinate steps make that the same as
-    each crop alone, in less time), each crop's latents then written as a real stream and decoded again."""
-    from neurcomp.container import Stream, pack
-    from neurcomp.data import to_uint8
-    from neurcomp.inference import optimize_latents
-    from neurcomp.zoo import fingerprint, load_pretrained
-
-    model, rate_idx, entry = load_pretrained(f"mshp@{lam:g}")
-    x = torch.stack([img for _, img in images])
-    with torch.enable_grad():
-        res = optimize_latents(model, x, rate_idx, method="sga", steps=steps, seed=seed, record_every=steps)
-    rows = []
-    for i, (name, img) in enumerate(images):
-        t0 = time.perf_counter()
-        out = model.compress_latents(torch.zeros_like(res.y_symbols[i:i + 1]), res.z_int[i:i + 1], rate_idx,
-                                     y_symbols=res.y_symbols[i:i + 1])
-        h, w = img.shape[-2:]
-        data = pack(Stream("sga", entry["name"], fingerprint(entry), h, w, tuple(out.latent_shape), b"", out.sections))
-        enc_s = res.seconds / len(images) + time.perf_counter() - t0
-        t0 = time.perf_counter()
-        x_hat, _ = decompress_stream(data)
-        dec_s = time.perf_counter() - t0
-        if not np.array_equal(x_hat, to_uint8(out.x_hat[0, :, :h, :w])):
-            raise SystemExit(f"{name} mshp@{lam:g} sga: the decoder's pixels differ from the encoder's")
-        rows.append({"image": name, "model": entry["name"], "method": "sga", "bpp": 8 * len(data) / (h * w),
-                     "est_bpp": sum(float(b) for b in out.bits.values()) / (h * w),
-                     "part_bpp": {k: float(v) / (h * w) for k, v in out.bits.items()},
-                     "psnr": psnr(torch.from_numpy(x_hat).permute(2, 0, 1).float() / 255, img), "enc_s": enc_s,
-                     "dec_s": dec_s, "bytes": len(data), "steps": steps, "x_hat_sha256": _sha(x_hat),
-                     "schedule": res.schedule})
-    return rows
-
-
 def decode_fresh(paths: list[Path], threads: int) -> dict:
     proc = subprocess.run([sys.executable, "-c", DECODER, str(threads), *map(str, paths)], capture_output=True,
                           text=True, check=True)
@@ -145,7 +114,6 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", choices=list(PRESETS), default="fast")
     ap.add_argument("--steps", type=int, help="Adam steps per crop (default: the preset's)")
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.0018, 0.0067, 0.013, 0.0483])
-    ap.add_argument("--sga-steps", type=int, default=2000, help="SGA steps on mshp (0: no SGA rows)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for encoding (decoding: the other count)")
     ap.add_argument("--json", default="benchmarks/results/overfit.json")
@@ -166,22 +134,11 @@ def main(argv=None) -> int:
 
     jobs = [(lam, n, x, m, meth, st) for lam in args.lambdas for n, x in images for m, meth, st in
             [(model_name(args.preset, lam), None, steps), (f"mshp@{lam:g}", "amortized", None)]]
-    jobs += [(lam, None, None, f"mshp@{lam:g}", "sga", args.sga_steps) for lam in args.lambdas if args.sga_steps]
     for i, (lam, name, x, model, method, st) in enumerate(jobs, 1):
         key = f"{model} {method or 'overfit'} {name or 'all crops'}"
         if key in partial["done"]:
             continue
         t0 = time.perf_counter()
-        if method == "sga":  # every crop in one batch
-            rows = sga_rows(lam, images, st, args.seed)
-            for row in rows:
-                row["lambda"] = lam
-            partial["records"] += rows
-            partial["done"].append(key)
-            save()
-            print(f"[{i}/{len(jobs)}] {key}: {np.mean([r['bpp'] for r in rows]):.4f} bpp "
-                  f"{np.mean([r['psnr'] for r in rows]):.2f} dB (mean), {time.perf_counter() - t0:.0f} s", flush=True)
-            continue
         row = code_one(x, name, model, method, st, args.seed,
                        out_dir / f"{name}_{lam:g}.ncz" if method is None else None)
         row["lambda"] = lam
@@ -204,15 +161,13 @@ def main(argv=None) -> int:
     rows = partial["records"]
     overfit = [r for r in rows if r["method"] == "overfit"]
     curves = {"overfit": mean_curve(overfit)}
-    for meth in ("amortized", "sga"):
-        if any(r["method"] == meth for r in rows):
-            curves[f"mshp {meth}"] = mean_curve([r for r in rows if r["method"] == meth])
+    curves["mshp amortized"] = mean_curve([r for r in rows if r["method"] == "amortized"])
     for c in dict.fromkeys(r["codec"] for r in codec_rows):
         curves[c] = mean_curve([{**r, "model": r["quality"]} for r in codec_rows if r["codec"] == c])
     print(f"\n{len(images)} Kodak centre crops of {args.crop} px; overfit:{args.preset} ({steps} steps, "
           f"{overfit[0]['macs_per_pixel']:.0f} MAC/px)")
     print(f"{'lambda':>8} {'overfit bpp':>11} {'dB':>6} {'params bpp':>10} {'enc s':>6} {'dec s':>6}"
-          f" | {'mshp bpp':>8} {'dB':>6} | {'+SGA bpp':>8} {'dB':>6}")
+          f" | {'mshp bpp':>8} {'dB':>6}")
     for lam in args.lambdas:
         def mean(meth, k, rs=rows, lam=lam):
             v = [r[k] for r in rs if r["lambda"] == lam and r["method"] == meth]
@@ -220,7 +175,7 @@ def main(argv=None) -> int:
         params = float(np.mean([r["part_bpp"].get("params", 0) for r in overfit if r["lambda"] == lam]))
         print(f"{lam:>8g} {mean('overfit', 'bpp'):>11.4f} {mean('overfit', 'psnr'):>6.2f} {params:>10.4f} "
               f"{mean('overfit', 'enc_s'):>6.0f} {mean('overfit', 'dec_s'):>6.2f} | {mean('amortized', 'bpp'):>8.4f} "
-              f"{mean('amortized', 'psnr'):>6.2f} | {mean('sga', 'bpp'):>8.4f} {mean('sga', 'psnr'):>6.2f}")
+              f"{mean('amortized', 'psnr'):>6.2f}")
     bd = {}
     print("\nBD-rate (PSNR) of the overfitted codec against (negative: it needs fewer bits for the same PSNR)")
     for other, (b, p) in curves.items():
@@ -252,7 +207,7 @@ def main(argv=None) -> int:
     recs += _records.codec_records(codec_rows, group)
     prov = results.provenance(" ".join(["python", "benchmarks/overfit.py", *(argv if argv is not None else sys.argv[1:])]),
                               weights=installed_weights(["mshp"]), run_id=partial["run_id"], starts=partial["starts"],
-                              seeds=[args.seed], steps=steps, sga_steps=args.sga_steps)
+                              seeds=[args.seed], steps=steps)
     results.write(args.json, recs, prov, benchmark="overfit", settings=settings,
                   macs_per_pixel=overfit[0]["macs_per_pixel"], bd_rate_psnr=nan_to_none(bd),
                   fresh_process_exact=[sum(exact), len(exact)],

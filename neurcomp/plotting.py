@@ -74,6 +74,7 @@ CODEC_STYLE: dict[str, dict[str, str]] = {
     "dvae": {"color": "#332288", "marker": "d"},
     "hdvae": {"color": "#88CCEE", "marker": "H"},
     "vq": {"color": "#AA4499", "marker": "8"},
+    "overfit": {"color": "#661100", "marker": "*"},
 }
 
 

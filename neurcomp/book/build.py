@@ -285,10 +285,11 @@ WEEKS = [
      "code an album of 12 crops on one ANS stack; plot its net rate as images are added"),
     ((8,), "compression without quantization: relative entropy coding",
      "measure where the bits of a REC file go (indices, sizes, headers) on whole images and on crops"),
-    ((8,), "relative entropy coding, continued: coding cost against the KL",
-     "try a larger block size for the REC coder and measure rate over KL and encode time"),
     ((9,), "putting it together: every method on one table, and where the numbers come from",
      "add your own model with neurcomp eval and place it on chapter 9's table"),
+    ((10,), "the amortization gap taken to zero: an overfitted per-image codec",
+     "fit the overfitted codec to three of your photos at two lambdas; plot its rate against the encoding steps "
+     "and compare with WebP at equal PSNR"),
     ((), "project presentations", "present one gap you closed, measured with real files"),
 ]
 
