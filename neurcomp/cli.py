@@ -171,7 +171,7 @@ def _model_arg(a) -> str:
     with ``--preset`` and ``--lambda`` names an overfitted model, ``overfit:PRESET@LAMBDA``)."""
     from .container import SIDE_INFO_METHODS
 
-    if a.model in ("overfit", "overfit:fast", "overfit:slow"):
+    if a.model == "overfit" or (a.model or "").startswith("overfit:") and "@" not in a.model:
         from .zoo.overfit import DEFAULT_LAMBDA, model_name
 
         if a.quality is not None and a.lmbda_opt is not None:
