@@ -6,17 +6,19 @@ C3): nothing is learned from a data set. Encoding *is* training, on the one imag
 * latent grids :math:`\hat y_0, \dots, \hat y_{G-1}` at resolutions :math:`1, 1/2, \dots, 1/2^{G-1}` of
   the image (one channel each);
 * an *entropy model* (the ARM), a small MLP that predicts each latent's mean and log-scale from its
-  context: the co-located 3 x 3 neighbourhood of the next coarser grid and those of its 8 neighbours in
-  the same grid that were decoded in an earlier pass (three passes per grid, :func:`pass_map`: a
-  generalization of He et al. 2021's checkerboard, so that a grid decodes in three vectorized passes
-  instead of one latent at a time);
-* a *synthesis*, which upsamples every grid to the image's size (repeated bilinear 2x steps, no
-  parameters) and maps the G values of each pixel to RGB (1 x 1 convolutions, then two residual 3 x 3
-  convolutions);
+  context: the co-located 3 x 3 neighbourhood of the next coarser grid and those of its 16 neighbours in
+  the same grid (:data:`NEIGHBOURS`: the 5 x 5 window less the offsets of the latent's own pass) that were
+  decoded in an earlier pass (three passes per grid, :func:`pass_map`: a generalization of He et al.
+  2021's checkerboard, so that a grid decodes in three vectorized passes instead of one latent at a time);
+* a *synthesis*, which upsamples every grid to the image's size (repeated 2x steps with learned separable
+  8-tap filters, one per step, initialized to bicubic interpolation; Cool-chic's upsampling is also learned)
+  and maps the G values of each pixel to RGB (1 x 1 convolutions, then two residual 3 x 3 convolutions);
 
 for the rate-distortion loss ``rate_bpp + lambda * 255^2 * MSE`` (the package's convention), with
-uniform noise in place of rounding for most of the steps and the straight-through estimator for the
-rest. The ARM's and the synthesis' parameters are then quantized with power-of-two steps chosen by the
+soft rounding and noise in place of rounding for most of the steps and the straight-through estimator for
+the last few. The latents learn at a higher rate (``latent_lr``) than the networks: with a budget of about
+a thousand steps instead of Cool-chic's hundred thousand, latents that start at zero must be able to move
+far enough (at the networks' rate they stay within a few quantization steps of zero, which costs 3-7 dB). The ARM's and the synthesis' parameters are then quantized with power-of-two steps chosen by the
 rate-distortion cost (their bits included) and sent in the stream with the latents: the decoder needs
 nothing but the architecture (the model's config).
 
@@ -33,7 +35,7 @@ tensor: the table of its integers; then the integers, range-coded under zero-mea
 and the latents (constriction's ANS stack, coarsest grid first, anchors then non-anchors, each latent
 under the :class:`~neurcomp.entropy.OffsetGaussianConditional` table of its predicted mean and scale).
 
-Decoding cost: :attr:`OverfitCodec.macs_per_pixel` (about 1,400 multiply-accumulates per pixel in the
+Decoding cost: :attr:`OverfitCodec.macs_per_pixel` (about 1,600 multiply-accumulates per pixel in the
 default configuration, against about 43k for CompressAI's hyperprior).
 
 Example (a 64 x 64 image, 40 steps: a real stream that decodes to the encoder's reconstruction):
@@ -59,20 +61,29 @@ from ..entropy.gaussian import SCALE_MAX, SCALE_MIN
 from .base import Compressed, CompressionModel
 from .rate import rate_values
 
+#: the layer layout's revision (in the zoo's architecture fingerprint): 2 added the 5 x 5 context window and
+#: the learned upsampling filters
+ARCHITECTURE_REVISION = 2
 #: every decoder activation is rounded to a multiple of 2^-ACT_FRACTION_BITS (see the module docstring)
 ACT_FRACTION_BITS = 16
 #: the parameter step exponents p (step 2^-p) the encoder chooses from, per network
 PARAM_STEP_EXPONENTS = tuple(range(3, 12))
-#: decoding passes per grid (:func:`pass_map`) and the same-grid neighbours the ARM may see
+#: decoding passes per grid (:func:`pass_map`) and the same-grid neighbours the ARM may see: the 5 x 5 window
+#: less the offsets whose latent is always in the same pass (both even: (0, 2), (2, 2), ...)
 PASSES = 3
-NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
-#: ARM input: 8 same-grid neighbours (those of earlier passes), the one-hot pass, the coarser grid's 3 x 3
+NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1),
+              (-2, -1), (-2, 1), (2, -1), (2, 1), (-1, -2), (1, -2), (-1, 2), (1, 2))
+#: ARM input: 16 same-grid neighbours (those of earlier passes), the one-hot pass, the coarser grid's 3 x 3
 ARM_INPUTS = len(NEIGHBOURS) + PASSES + 9
 #: how the training relaxes rounding: C3's soft rounding around uniform noise, the same around Gaussian noise
 #: whose std anneals from 0.25 to 0.1 (Cool-chic's c3x schedule), or plain uniform noise
 RELAXATIONS = ("soft", "soft-gauss", "noise")
 
 
+#: the upsampling filters start as cubic convolution (a = -1/2) at distances 1/4, 3/4, 5/4, 7/4: the taps
+#: 222/256, 58/256, -18/256, -6/256 (each output's 4 taps add up to 1); the stream carries the learned
+#: difference to them
+BICUBIC_TAPS = (222.0 / 256, 58.0 / 256, -18.0 / 256, -6.0 / 256)
 #: magnitudes the exact arithmetic allows: parameters below 2^6, activations and latents below 2^14 (with
 #: 2^-11 parameter steps, 2^-16 activations and fan-ins up to 2^5: 27 fractional + 20 + 5 bits = 52 < 53)
 PARAM_LIMIT, ACT_LIMIT = 2.0 ** 6, 2.0 ** 14
@@ -90,14 +101,25 @@ def _dyadic(t: torch.Tensor) -> torch.Tensor:
     return torch.round(t * s) / s
 
 
-def _upsample2(v: torch.Tensor) -> torch.Tensor:
-    """Bilinear 2x upsampling (edges replicated) of every channel: weights 1/4 and 3/4 along each axis,
-    ``[B, C, h, w]`` -> ``[B, C, 2h, 2w]``."""
+def upsample2(v: torch.Tensor, taps: torch.Tensor, r=lambda t: t) -> torch.Tensor:
+    """2x upsampling of every channel of ``v`` ``[B, C, h, w]`` -> ``[B, C, 2h, 2w]`` with the symmetric
+    separable 8-tap filter ``taps`` (``[a0, a1, a2, a3]``: the weights of the inputs 1/4, 3/4, 5/4 and 7/4 of
+    an input step away from an output), along the rows then the columns, edges replicated; ``r`` rounds
+    after each axis (the exact decoder's :func:`_dyadic`). With :data:`BICUBIC_TAPS` it is bicubic
+    interpolation: a linear ramp stays a ramp.
+
+    Example:
+        >>> ramp = torch.arange(8.0).expand(1, 1, 4, 8)  # away from the edges, outputs at 1/4 and 3/4 of a step
+        >>> upsample2(ramp, torch.tensor(BICUBIC_TAPS))[0, 0, 0, 3:9].tolist()
+        [1.25, 1.75, 2.25, 2.75, 3.25, 3.75]
+    """
     b, c, h, w = v.shape
-    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=v.dtype, device=v.device) / 4
-    kernel = (k1[:, None] * k1[None, :])[None, None]
-    v = F.pad(v.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode="replicate")
-    return F.conv_transpose2d(v, kernel, stride=2, padding=1)[..., 2:-2, 2:-2].reshape(b, c, 2 * h, 2 * w)
+    k = torch.cat([taps.flip(0), taps])
+    t = F.pad(v.reshape(b * c, 1, h, w), (2, 2, 0, 0), mode="replicate")
+    t = r(F.conv_transpose2d(t, k.reshape(1, 1, 1, 8), stride=(1, 2))[..., 7:7 + 2 * w])
+    t = F.pad(t, (0, 0, 2, 2), mode="replicate")
+    t = r(F.conv_transpose2d(t, k.reshape(1, 1, 8, 1), stride=(2, 1))[..., 7:7 + 2 * h, :])
+    return t.reshape(b, c, 2 * h, 2 * w)
 
 
 def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -134,17 +156,17 @@ def pass_map(h: int, w: int, device=None) -> torch.Tensor:
 
 
 def _context(y: torch.Tensor, parent: torch.Tensor | None, passes: torch.Tensor) -> torch.Tensor:
-    """The ARM's input for every latent of grid ``y`` ``[B, 1, h, w]``: its 8 neighbours, each zero unless
+    """The ARM's input for every latent of grid ``y`` ``[B, 1, h, w]``: its 16 neighbours, each zero unless
     decoded in an earlier pass (:func:`pass_map` ``passes``), the one-hot pass, the 3 x 3 neighbourhood of
     its parent in the coarser grid ``parent`` ``[B, 1, h/2, w/2]`` (zeros for the coarsest grid) ->
-    ``[B, 20, h, w]``."""
+    ``[B, 28, h, w]``."""
     b, _, h, w = y.shape
-    p = F.pad(y, (1, 1, 1, 1))
-    q = F.pad(passes, (1, 1, 1, 1), value=PASSES)  # outside the image: never decoded
+    p = F.pad(y, (2, 2, 2, 2))
+    q = F.pad(passes, (2, 2, 2, 2), value=PASSES)  # outside the image: never decoded
     feats = []
     for di, dj in NEIGHBOURS:
-        known = (q[1 + di:1 + di + h, 1 + dj:1 + dj + w] < passes).to(y.dtype)
-        feats.append(p[..., 1 + di:1 + di + h, 1 + dj:1 + dj + w] * known)
+        known = (q[2 + di:2 + di + h, 2 + dj:2 + dj + w] < passes).to(y.dtype)
+        feats.append(p[..., 2 + di:2 + di + h, 2 + dj:2 + dj + w] * known)
     feats += [(passes == k).to(y.dtype).expand(b, 1, h, w) for k in range(PASSES)]
     if parent is None:
         feats.append(y.new_zeros(b, 9, h, w))
@@ -159,8 +181,9 @@ def _context(y: torch.Tensor, parent: torch.Tensor | None, passes: torch.Tensor)
 class OverfitCodec(CompressionModel):
     """The overfitted codec (module docstring). ``grids`` latent grids (finest: the image's resolution,
     so :attr:`stride` is ``2^(grids-1)``), an ARM with ``arm_hidden`` units in each of its 2 hidden layers,
-    a synthesis ``synth_hidden`` wide; ``steps`` Adam steps per image at learning rate ``lr`` (encoding time
-    grows linearly with them), the last ``ste_fraction`` of them with hard rounding (straight-through)."""
+    a synthesis ``synth_hidden`` wide; ``steps`` Adam steps per image (encoding time grows linearly with
+    them) at learning rate ``lr`` for the networks and ``latent_lr`` for the latents, the last
+    ``ste_fraction`` of them with hard rounding (straight-through) at ``ste_lr`` times those rates."""
 
     kind = "overfit"
     title = "overfitted codec"
@@ -169,8 +192,8 @@ class OverfitCodec(CompressionModel):
     extra_size = 0
 
     def __init__(self, grids: int = 7, arm_hidden: int = 16, synth_hidden: int = 16, lambdas=(0.0067,),
-                 steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.2, relax: str = "soft",
-                 ste_lr: float = 0.1):
+                 steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.05, relax: str = "soft",
+                 ste_lr: float = 0.1, latent_lr: float = 0.05):
         super().__init__()
         self.grids, self.arm_hidden, self.synth_hidden = int(grids), int(arm_hidden), int(synth_hidden)
         self.lambdas = [float(v) for v in lambdas]
@@ -179,11 +202,12 @@ class OverfitCodec(CompressionModel):
             raise ValueError("arm_hidden and synth_hidden are at most 30 (the exact decoder's range)")
         if relax not in RELAXATIONS:
             raise ValueError(f"relax is one of {', '.join(RELAXATIONS)}, not {relax!r}")
-        self.relax, self.ste_lr = relax, float(ste_lr)
+        self.relax, self.ste_lr, self.latent_lr = relax, float(ste_lr), float(latent_lr)
         self.stride = 2 ** (self.grids - 1)
         H, C, G = self.arm_hidden, self.synth_hidden, self.grids
         self.arm = nn.ModuleList([nn.Conv2d(ARM_INPUTS, H, 1), nn.Conv2d(H, H, 1), nn.Conv2d(H, 2, 1)])
         self.arm_grid_bias = nn.Parameter(torch.zeros(G, H))  # which grid a latent is in: a bias of layer 1
+        self.up_taps = nn.Parameter(torch.zeros(G - 1, 4))  # each 2x step's filter, less BICUBIC_TAPS
         self.synth = nn.ModuleList([nn.Conv2d(G, C, 1), nn.Conv2d(C, C, 1), nn.Conv2d(C, 3, 1),
                                     nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate"),
                                     nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate")])
@@ -197,7 +221,8 @@ class OverfitCodec(CompressionModel):
     def config(self) -> dict:
         return {"kind": self.kind, "grids": self.grids, "arm_hidden": self.arm_hidden,
                 "synth_hidden": self.synth_hidden, "lambdas": self.lambdas, "steps": self.steps, "lr": self.lr,
-                "ste_fraction": self.ste_fraction, "relax": self.relax, "ste_lr": self.ste_lr}
+                "ste_fraction": self.ste_fraction, "relax": self.relax, "ste_lr": self.ste_lr,
+                "latent_lr": self.latent_lr}
 
     # -- the networks
     def reset_parameters(self, seed: int = 0) -> None:
@@ -214,27 +239,31 @@ class OverfitCodec(CompressionModel):
             self.arm[-1].bias.copy_(torch.tensor([0.0, math.log(0.5)]))
             self.synth[2].bias.fill_(0.5)  # mid-grey before anything is learned
             self.arm_grid_bias.zero_()
+            self.up_taps.zero_()
         self.latents, self.quantized = None, None
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """The layers whose parameters the stream carries, in stream order, each with its own quantization
-        step: the ARM's per-grid bias and its 3 layers (``arm.grid``, ``arm.0`` ...), the synthesis' 5
-        (``synth.0`` ...); a layer's weight and bias share the step."""
+        step: the ARM's per-grid bias and its 3 layers (``arm.grid``, ``arm.0`` ...), the upsampling filters
+        (``up``), the synthesis' 5 (``synth.0`` ...); a layer's weight and bias share the step."""
         groups = {"arm.grid": [self.arm_grid_bias]}
         for net in ("arm", "synth"):
             for i, conv in enumerate(getattr(self, net)):
                 groups[f"{net}.{i}"] = [conv.weight, conv.bias]
+            if net == "arm":
+                groups["up"] = [self.up_taps]
         return groups
 
     @property
     def macs_per_pixel(self) -> float:
         """Multiply-accumulates per decoded pixel: the ARM once per latent (``4/3`` latents per pixel as the
-        grids halve), the synthesis once per pixel, the upsampling's 4 taps per 2x step and grid."""
+        grids halve), the synthesis once per pixel, the upsampling's 6 per output value of each 2x step and
+        grid (4 taps along the rows for half the outputs, 4 along the columns for all)."""
         H, C, G = self.arm_hidden, self.synth_hidden, self.grids
         latents_per_px = sum(4.0 ** -k for k in range(G))
         arm = ARM_INPUTS * H + H * H + 2 * H
         synth = G * C + C * C + 3 * C + 2 * 27 * 3
-        up = sum(4 * sum(4.0 ** -j for j in range(k)) for k in range(1, G))  # 4 taps at each 2x step
+        up = sum(6 * sum(4.0 ** -j for j in range(k)) for k in range(1, G))  # grid k is upsampled k times
         return latents_per_px * arm + synth + up
 
     def _arm(self, ctx: torch.Tensor, grid: int, exact: bool):
@@ -265,8 +294,9 @@ class OverfitCodec(CompressionModel):
     def _synthesize(self, y_hat: list[torch.Tensor], exact: bool) -> torch.Tensor:
         r = _dyadic if exact else (lambda t: t)
         up = y_hat[-1]  # coarsest first: grid k is upsampled k times, all coarser grids in one call per step
-        for v in reversed(y_hat[:-1]):
-            up = torch.cat([v, r(_upsample2(up))], 1)
+        bicubic = torch.tensor(BICUBIC_TAPS, dtype=up.dtype)
+        for k in reversed(range(self.grids - 1)):
+            up = torch.cat([y_hat[k], upsample2(up, bicubic + self.up_taps[k].to(up.dtype), r)], 1)
         b, _, hh, ww = up.shape
         h = up.permute(0, 2, 3, 1).reshape(-1, self.grids)
         h = r(torch.relu(_pointwise(h, self.synth[0])))
@@ -346,7 +376,8 @@ class OverfitCodec(CompressionModel):
         self.train()
         latents = self._ensure_latents(x)
         lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
-        opt = torch.optim.Adam([*latents, *self.parameters()], lr=self.lr)
+        opt = torch.optim.Adam([{"params": latents, "base_lr": self.latent_lr},
+                                {"params": list(self.parameters()), "base_lr": self.lr}])
         ste_from = int(round(steps * (1 - self.ste_fraction)))
         last = {"bpp": float("nan"), "psnr": float("nan")}
         for step in range(steps):
@@ -354,9 +385,9 @@ class OverfitCodec(CompressionModel):
             temperature = 0.3 + (0.1 - 0.3) * step / max(1, ste_from)  # C3's soft-rounding schedule, 0.3 -> 0.1
             noise_std = 0.25 + (0.1 - 0.25) * step / max(1, ste_from)  # (soft-gauss) Gaussian noise, 0.25 -> 0.1
             frac = step / max(1, steps)
-            for g in opt.param_groups:  # cosine decay to 0 (a restart at ste_lr * lr for the straight-through steps)
-                g["lr"] = (self.lr * 0.5 * (1 + math.cos(math.pi * frac)) if mode != "ste"
-                           else self.ste_lr * self.lr * 0.5 * (1 + math.cos(math.pi * (step - ste_from) / max(1, steps - ste_from))))
+            for g in opt.param_groups:  # cosine decay to 0 (a restart at ste_lr times the rates for the straight-through steps)
+                g["lr"] = g["base_lr"] * (0.5 * (1 + math.cos(math.pi * frac)) if mode != "ste"
+                                          else self.ste_lr * 0.5 * (1 + math.cos(math.pi * (step - ste_from) / max(1, steps - ste_from))))
             out = self.forward(x, rate_idx, mode=mode, temperature=temperature, noise_std=noise_std)
             bpp = out["rate_bits"]["latents"].sum() / (x.shape[-2] * x.shape[-1])
             mse = ((out["x_hat"] - x)[..., :h, :w] ** 2).mean()
@@ -534,4 +565,5 @@ class OverfitCodec(CompressionModel):
         return self.decoding_copy()._synthesize(y_hat, exact=True).clamp(0, 1).float()
 
 
-__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "PARAM_STEP_EXPONENTS", "pass_map", "soft_round"]
+__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "ARCHITECTURE_REVISION", "BICUBIC_TAPS", "NEIGHBOURS", "PARAM_STEP_EXPONENTS", "pass_map",
+           "soft_round", "upsample2"]
