@@ -18,7 +18,8 @@ for the rate-distortion loss ``rate_bpp + lambda * 255^2 * MSE`` (the package's 
 soft rounding and noise in place of rounding for most of the steps and the straight-through estimator for
 the last few. The latents learn at a higher rate (``latent_lr``) than the networks: with a budget of about
 a thousand steps instead of Cool-chic's hundred thousand, latents that start at zero must be able to move
-far enough (at the networks' rate they stay within a few quantization steps of zero, which costs 3-7 dB). The ARM's and the synthesis' parameters are then quantized with power-of-two steps chosen by the
+far enough (at the networks' rate they stay within a few quantization steps of zero; on a textured 256 x 256
+crop that cost 0.5 dB at lambda 0.0067 and 4 dB at 0.0483). The ARM's and the synthesis' parameters are then quantized with power-of-two steps chosen by the
 rate-distortion cost (their bits included) and sent in the stream with the latents: the decoder needs
 nothing but the architecture (the model's config).
 
