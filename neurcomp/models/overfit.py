@@ -566,5 +566,5 @@ class OverfitCodec(CompressionModel):
         return self.decoding_copy()._synthesize(y_hat, exact=True).clamp(0, 1).float()
 
 
-__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "ARCHITECTURE_REVISION", "BICUBIC_TAPS", "NEIGHBOURS", "PARAM_STEP_EXPONENTS", "pass_map",
-           "soft_round", "upsample2"]
+__all__ = ["OverfitCodec", "ACT_FRACTION_BITS", "ARCHITECTURE_REVISION", "BICUBIC_TAPS", "NEIGHBOURS",
+           "PARAM_STEP_EXPONENTS", "pass_map", "soft_round", "upsample2"]

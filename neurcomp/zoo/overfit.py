@@ -69,9 +69,7 @@ def architecture_sha256(config: dict) -> str:
     """The SHA-256 (hex) of what the decoder needs to know of ``config``: kind, grids, widths, and the
     revision of the layer layout (:data:`neurcomp.models.overfit.ARCHITECTURE_REVISION`: a stream of an
     earlier layout is refused rather than decoded into noise)."""
-    arch = {k: config[k] for k in _ARCH_KEYS}
-    if ARCHITECTURE_REVISION > 1:  # revision 1's streams keep their fingerprint
-        arch["revision"] = ARCHITECTURE_REVISION
+    arch = {k: config[k] for k in _ARCH_KEYS} | {"revision": ARCHITECTURE_REVISION}
     return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()
 
 
