@@ -4,7 +4,8 @@ On 256 x 256 centre crops of the first Kodak images, for every lambda:
 
 * ``overfit``: ``overfit:PRESET@LAMBDA`` trained on each crop for ``--steps`` (default: the preset's) and
   written as a real ``.ncz`` stream (container header included in ``bpp``); encode and decode seconds; the
-  bits of the networks' parameters and of the latents; the decoder's multiply-accumulates per pixel;
+  bits of the networks' parameters and of the latents; the width the encoder kept (of the preset's
+  candidates) and each candidate's R-D cost; the decoder's multiply-accumulates per pixel;
 * ``amortized`` on the shipped mean-scale hyperprior at the same lambda (``mshp@LAMBDA``; real streams too);
 * JPEG, WebP and AVIF (Pillow) over their quality sweeps on the same crops.
 
@@ -89,6 +90,7 @@ def code_one(x: torch.Tensor, name: str, model: str, method: str | None, steps: 
             "part_bpp": {k: float(v) / (h * w) for k, v in info["bits"].items()},
             "psnr": psnr(torch.from_numpy(x_hat).permute(2, 0, 1).float() / 255, x), "enc_s": enc_s, "dec_s": dec_s,
             "bytes": len(data), "steps": extra.get("steps", steps), "macs_per_pixel": extra.get("macs_per_pixel"),
+            **({"widths": extra["widths"], "width_rd_costs": extra["width_rd_costs"]} if "widths" in extra else {}),
             "x_hat_sha256": _sha(x_hat), **({"stream": stream_path.name} if stream_path is not None else {})}
 
 
@@ -164,10 +166,11 @@ def main(argv=None) -> int:
     curves["mshp amortized"] = mean_curve([r for r in rows if r["method"] == "amortized"])
     for c in dict.fromkeys(r["codec"] for r in codec_rows):
         curves[c] = mean_curve([{**r, "model": r["quality"]} for r in codec_rows if r["codec"] == c])
+    macs = sorted({r["macs_per_pixel"] for r in overfit})  # one per width the encoder kept
     print(f"\n{len(images)} Kodak centre crops of {args.crop} px; overfit:{args.preset} ({steps} steps, "
-          f"{overfit[0]['macs_per_pixel']:.0f} MAC/px)")
+          f"{' or '.join(f'{m:.0f}' for m in macs)} MAC/px)")
     print(f"{'lambda':>8} {'overfit bpp':>11} {'dB':>6} {'params bpp':>10} {'enc s':>6} {'dec s':>6}"
-          f" | {'mshp bpp':>8} {'dB':>6}")
+          f" | {'mshp bpp':>8} {'dB':>6} | widths kept")
     for lam in args.lambdas:
         def mean(meth, k, rs=rows, lam=lam):
             v = [r[k] for r in rs if r["lambda"] == lam and r["method"] == meth]
@@ -175,7 +178,8 @@ def main(argv=None) -> int:
         params = float(np.mean([r["part_bpp"].get("params", 0) for r in overfit if r["lambda"] == lam]))
         print(f"{lam:>8g} {mean('overfit', 'bpp'):>11.4f} {mean('overfit', 'psnr'):>6.2f} {params:>10.4f} "
               f"{mean('overfit', 'enc_s'):>6.0f} {mean('overfit', 'dec_s'):>6.2f} | {mean('amortized', 'bpp'):>8.4f} "
-              f"{mean('amortized', 'psnr'):>6.2f}")
+              f"{mean('amortized', 'psnr'):>6.2f} | "
+              + " ".join(str(r.get("widths", ["-"])[0]) for r in overfit if r["lambda"] == lam))
     bd = {}
     print("\nBD-rate (PSNR) of the overfitted codec against (negative: it needs fewer bits for the same PSNR)")
     for other, (b, p) in curves.items():
@@ -209,7 +213,7 @@ def main(argv=None) -> int:
                               weights=installed_weights(["mshp"]), run_id=partial["run_id"], starts=partial["starts"],
                               seeds=[args.seed], steps=steps)
     results.write(args.json, recs, prov, benchmark="overfit", settings=settings,
-                  macs_per_pixel=overfit[0]["macs_per_pixel"], bd_rate_psnr=nan_to_none(bd),
+                  macs_per_pixel=macs, bd_rate_psnr=nan_to_none(bd),
                   fresh_process_exact=[sum(exact), len(exact)],
                   decoder_threads=1 if args.threads != 1 else 2, encoder_threads=args.threads)
     partial_path.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ TINY = {
     "hdvae": {"channels": 8, "latent_channels": 4, "levels": 3, "lambdas": [0.01, 0.05]},
     "pln": {"N": 8, "M": 8, "F": 4, "betas": [40.0, 150.0]},
     "bitsback": {"N": 8, "M": 12, "lambdas": [0.01, 0.05], "z_bin": 0.0625},
-    "overfit": {"grids": 4, "arm_hidden": 4, "synth_hidden": 4, "lambdas": [0.01, 0.05], "steps": 10},
+    "overfit": {"grids": 4, "widths": [[3, 3], [4, 4]], "lambdas": [0.01, 0.05], "steps": 10},
     BlockColours.kind: {"levels": 32, "lambdas": [0.01]},
 }
 KINDS = sorted(TINY)

@@ -70,8 +70,10 @@ def test_a_damaged_stream_is_refused_in_one_line():
     m, c = _coded()
     with pytest.raises(CodingError, match="parameter section too short"):
         m.decompress([c.sections[0][:3], c.sections[1]], c.latent_shape, 1)
+    with pytest.raises(CodingError, match="width out of range"):
+        m.decompress([bytes([1]) + c.sections[0][1:], c.sections[1]], c.latent_shape, 1)
     with pytest.raises(CodingError, match="parameter step out of range"):
-        m.decompress([bytes([99]) + c.sections[0][1:], c.sections[1]], c.latent_shape, 1)
+        m.decompress([c.sections[0][:1] + bytes([99]) + c.sections[0][2:], c.sections[1]], c.latent_shape, 1)
     with pytest.raises(CodingError, match="whole 32-bit words"):
         m.decompress([c.sections[0], c.sections[1][:-1]], c.latent_shape, 1)
 
@@ -102,13 +104,15 @@ def test_the_exact_range_is_enforced():
     assert torch.equal(_dyadic(torch.tensor([1.0 / 3])), torch.tensor([21845.0 / 65536]).double().float())
     with pytest.raises(CodingError, match="beyond the exact range"):
         _dyadic(torch.tensor([3.0e4]))
-    with pytest.raises(ValueError, match="at most 30"):
+    with pytest.raises(ValueError, match="are 1 to 30"):
         OverfitCodec(arm_hidden=31)
+    with pytest.raises(ValueError, match="are 1 to 30"):
+        OverfitCodec(widths=[[8, 8], [16, 40]])
 
 
 def test_the_command_line_trains_writes_decodes_and_describes_an_overfitted_stream(tmp_path, capsys):
-    """``--model overfit --lambda L --steps N``: a progress bar while fitting, a stream that names
-    ``overfit:fast@L``, ``info`` with the decoder's MAC/px and both sections' bits, a decoded PNG equal to
+    """``--model overfit --lambda L --steps N``: a progress bar while fitting (N steps per candidate width),
+    a stream that names ``overfit:fast@L``, ``info`` with the kept width, its MAC/px and both sections' bits, a decoded PNG equal to
     the encoder's reconstruction; ``models`` lists the presets."""
     from neurcomp.cli import main
     from neurcomp.codec import compress_file
@@ -119,11 +123,13 @@ def test_the_command_line_trains_writes_decodes_and_describes_an_overfitted_stre
     save_png(golden_image(64, 128, 3), src)
     assert main(["compress", str(src), str(out), "--model", "overfit", "--lambda", "0.02", "--steps", "60"]) == 0
     err = capsys.readouterr().err
-    assert "fitting" in err and "60/60" in err and "dB" in err
+    assert "fitting" in err and "120/120" in err and "dB" in err  # 60 steps for each of the preset's 2 widths
     assert main(["info", str(out)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["model"] == "overfit:fast@0.02" and info["method"] == "overfit"
-    assert info["macs_per_pixel"] == round(OverfitCodec(**{k: v for k, v in PRESETS["fast"].items()}).macs_per_pixel, 1)
+    model = OverfitCodec(**{k: v for k, v in PRESETS["fast"].items()})
+    model.build(model.widths.index(tuple(info["widths"])))  # the width the encoder kept
+    assert info["macs_per_pixel"] == round(model.macs_per_pixel, 1)
     assert info["param_bits"] == 8 * info["sections"][0] and info["latent_bits"] == 8 * info["sections"][1]
     assert main(["decompress", str(out), str(tmp_path / "back.png")]) == 0
     r = compress_file(src, tmp_path / "again.ncz", "overfit:fast@0.02", steps=60)
@@ -152,6 +158,26 @@ def test_overfitted_model_names_and_options_are_checked_in_one_line(tmp_path, ca
     assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "overfit", "--lambda", "0"]) == 2
     assert main(["compress", str(src), str(tmp_path / "a.ncz"), "--model", "overfit", "--lambda", "0.01",
                  "--quality", "2"]) == 2
+
+
+def test_the_encoder_keeps_the_width_of_lowest_rate_distortion_cost():
+    """Every candidate width is fitted; the stream's first byte says which had the lowest cost (real bits
+    per pixel + lambda 255^2 MSE of the decoded pixels), and a decoder built at another width reads it."""
+    m = OverfitCodec(grids=4, widths=[[2, 2], [6, 6]], lambdas=[0.05], steps=40)
+    x = golden_image(64, 64, 2)[None]
+    c = m.compress(x, 0)
+    costs = c.info["width_rd_costs"]
+    best = min(range(2), key=costs.__getitem__)
+    assert len(costs) == 2 and c.sections[0][0] == best == m.width_idx
+    assert c.info["widths"] == [2 + 4 * best] * 2 == [m.arm_hidden, m.synth_hidden]
+    cost = sum(c.bits.values()) / x[0, 0].numel() + 0.05 * 255.0 ** 2 * float(((c.x_hat - x) ** 2).mean())
+    assert abs(cost - costs[best]) <= 1e-6 * cost
+    fresh = OverfitCodec(grids=4, widths=[[2, 2], [6, 6]], lambdas=[0.05], steps=40)
+    fresh.build(1 - best)
+    assert torch.equal(fresh.decompress(c.sections, c.latent_shape, 0), c.x_hat)
+    assert fresh.width_idx == best and c.info["macs_per_pixel"] == fresh.macs_per_pixel
+    kept = m.decoding_copy()._synthesize([torch.round(v.detach()).double() for v in m.latents], exact=True)
+    assert torch.equal(kept.clamp(0, 1).float(), c.x_hat)  # the model holds the kept candidate's networks and latents
 
 
 def test_the_stream_says_where_its_bits_go():

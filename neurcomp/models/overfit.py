@@ -19,9 +19,16 @@ soft rounding and noise in place of rounding for most of the steps and the strai
 the last few. The latents learn at a higher rate (``latent_lr``) than the networks: with a budget of about
 a thousand steps instead of Cool-chic's hundred thousand, latents that start at zero must be able to move
 far enough (at the networks' rate they stay within a few quantization steps of zero; on a textured 256 x 256
-crop that cost 0.5 dB at lambda 0.0067 and 4 dB at 0.0483). The ARM's and the synthesis' parameters are then quantized with power-of-two steps chosen by the
-rate-distortion cost (their bits included) and sent in the stream with the latents: the decoder needs
-nothing but the architecture (the model's config).
+crop that cost 0.5 dB at lambda 0.0067 and 4 dB at 0.0483). The ARM's and the synthesis' parameters are
+then quantized with power-of-two steps chosen by the rate-distortion cost (their bits included) and sent
+in the stream with the latents: the decoder needs nothing but the architecture (the model's config).
+
+**Which width.** The networks' parameters are a fixed cost per image, a large one on a small image at a
+low rate (on a 256 x 256 crop, 16 hidden units cost 0.10 to 0.16 bits per pixel), while a wider synthesis
+is worth its bits at high rates. Like C3 (Kim et al. 2024), which tries several configurations per image,
+the encoder fits every candidate of ``widths`` (pairs of ARM and synthesis widths; one per thread, up to
+``torch.get_num_threads()`` at once) and keeps the one of lowest R-D cost, measured on its real stream and
+decoded pixels; the stream's first byte says which.
 
 **Exact decoding.** Everything the decoder computes runs in float64 on *dyadic* numbers: the parameters
 are integers times :math:`2^{-p}`, the latents integers, and every layer's output is rounded to a
@@ -31,7 +38,7 @@ order of summation, the thread count, BLAS or the CPU (the error budget is in :f
 entropy coder's table choices (``round(mean)``, the mean's 1/16 fraction, the scale level from the
 log-scale) are then the same on every machine.
 
-**Stream** (two sections): the parameters (one byte per layer: the step exponent ``p``; one byte per
+**Stream** (two sections): the parameters (one byte: the width; one byte per layer: the step exponent ``p``; one byte per
 tensor: the table of its integers; then the integers, range-coded under zero-mean discretized Gaussians)
 and the latents (constriction's ANS stack, coarsest grid first, anchors then non-anchors, each latent
 under the :class:`~neurcomp.entropy.OffsetGaussianConditional` table of its predicted mean and scale).
@@ -49,7 +56,9 @@ Example (a 64 x 64 image, 40 steps: a real stream that decodes to the encoder's 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import threading
 
 import constriction
 import numpy as np
@@ -63,8 +72,8 @@ from .base import Compressed, CompressionModel
 from .rate import rate_values
 
 #: the layer layout's revision (in the zoo's architecture fingerprint): 2 added the 5 x 5 context window and
-#: the learned upsampling filters
-ARCHITECTURE_REVISION = 2
+#: the learned upsampling filters, 3 the width byte that starts the parameter section
+ARCHITECTURE_REVISION = 3
 #: every decoder activation is rounded to a multiple of 2^-ACT_FRACTION_BITS (see the module docstring)
 ACT_FRACTION_BITS = 16
 #: the parameter step exponents p (step 2^-p) the encoder chooses from, per network
@@ -182,7 +191,9 @@ def _context(y: torch.Tensor, parent: torch.Tensor | None, passes: torch.Tensor)
 class OverfitCodec(CompressionModel):
     """The overfitted codec (module docstring). ``grids`` latent grids (finest: the image's resolution,
     so :attr:`stride` is ``2^(grids-1)``), an ARM with ``arm_hidden`` units in each of its 2 hidden layers,
-    a synthesis ``synth_hidden`` wide; ``steps`` Adam steps per image (encoding time grows linearly with
+    a synthesis ``synth_hidden`` wide, or ``widths``: several ``(arm_hidden, synth_hidden)`` candidates, the
+    encoder keeps the best for each image (the model is built at the last until a stream says otherwise;
+    :attr:`width_idx`); ``steps`` Adam steps per image (encoding time grows linearly with
     them) at learning rate ``lr`` for the networks and ``latent_lr`` for the latents, the last
     ``ste_fraction`` of them with hard rounding (straight-through) at ``ste_lr`` times those rates."""
 
@@ -194,17 +205,32 @@ class OverfitCodec(CompressionModel):
 
     def __init__(self, grids: int = 7, arm_hidden: int = 16, synth_hidden: int = 16, lambdas=(0.0067,),
                  steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.05, relax: str = "soft",
-                 ste_lr: float = 0.1, latent_lr: float = 0.05):
+                 ste_lr: float = 0.1, latent_lr: float = 0.05, widths=None):
         super().__init__()
-        self.grids, self.arm_hidden, self.synth_hidden = int(grids), int(arm_hidden), int(synth_hidden)
+        self.grids = int(grids)
+        self.widths = [(int(a), int(s)) for a, s in (widths or [(arm_hidden, synth_hidden)])]
         self.lambdas = [float(v) for v in lambdas]
         self.steps, self.lr, self.ste_fraction = int(steps), float(lr), float(ste_fraction)
-        if max(self.arm_hidden, self.synth_hidden) > 30:  # fan-ins (with biases) up to 2^5: see _dyadic
-            raise ValueError("arm_hidden and synth_hidden are at most 30 (the exact decoder's range)")
+        if not 1 <= len(self.widths) <= 255:
+            raise ValueError("widths: 1 to 255 (ARM, synthesis) pairs")
+        if not all(1 <= v <= 30 for w in self.widths for v in w):  # fan-ins (with biases) up to 2^5: see _dyadic
+            raise ValueError("hidden widths are 1 to 30 (the exact decoder's range)")
         if relax not in RELAXATIONS:
             raise ValueError(f"relax is one of {', '.join(RELAXATIONS)}, not {relax!r}")
         self.relax, self.ste_lr, self.latent_lr = relax, float(ste_lr), float(latent_lr)
         self.stride = 2 ** (self.grids - 1)
+        self.entropy = OffsetGaussianConditional()
+        self.param_coder = GaussianConditional()
+        self.latents: list[torch.Tensor] | None = None  # per image, not part of the weights (see fit)
+        self._rng = torch.Generator().manual_seed(0)  # the training noise (reseeded by fit)
+        self.quantized: dict | None = None  # after compress: the chosen steps and the parameters' bits
+        self.build(len(self.widths) - 1)
+
+    def build(self, width_idx: int) -> None:
+        """Fresh networks (:meth:`reset_parameters`) of the candidate width ``widths[width_idx]``: the
+        encoder fits every candidate and keeps the best by the R-D cost, the stream says which it was."""
+        self.width_idx = int(width_idx)
+        self.arm_hidden, self.synth_hidden = self.widths[self.width_idx]
         H, C, G = self.arm_hidden, self.synth_hidden, self.grids
         self.arm = nn.ModuleList([nn.Conv2d(ARM_INPUTS, H, 1), nn.Conv2d(H, H, 1), nn.Conv2d(H, 2, 1)])
         self.arm_grid_bias = nn.Parameter(torch.zeros(G, H))  # which grid a latent is in: a bias of layer 1
@@ -212,16 +238,12 @@ class OverfitCodec(CompressionModel):
         self.synth = nn.ModuleList([nn.Conv2d(G, C, 1), nn.Conv2d(C, C, 1), nn.Conv2d(C, 3, 1),
                                     nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate"),
                                     nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate")])
-        self.entropy = OffsetGaussianConditional()
-        self.param_coder = GaussianConditional()
-        self.latents: list[torch.Tensor] | None = None  # per image, not part of the weights (see fit)
-        self.quantized: dict | None = None  # after compress: the chosen steps and the parameters' bits
         self.reset_parameters()
 
     @property
     def config(self) -> dict:
-        return {"kind": self.kind, "grids": self.grids, "arm_hidden": self.arm_hidden,
-                "synth_hidden": self.synth_hidden, "lambdas": self.lambdas, "steps": self.steps, "lr": self.lr,
+        return {"kind": self.kind, "grids": self.grids, "widths": [list(w) for w in self.widths],
+                "lambdas": self.lambdas, "steps": self.steps, "lr": self.lr,
                 "ste_fraction": self.ste_fraction, "relax": self.relax, "ste_lr": self.ste_lr,
                 "latent_lr": self.latent_lr}
 
@@ -326,13 +348,13 @@ class OverfitCodec(CompressionModel):
 
     def _quantize_latents(self, mode: str, temperature: float = 0.3, noise_std: float = 0.25) -> list[torch.Tensor]:
         if mode == "soft":  # Kim et al. 2024 (C3): soft rounding, uniform noise, soft rounding again
-            return [soft_round(soft_round(v, temperature) + torch.empty_like(v).uniform_(-0.5, 0.5), temperature)
-                    for v in self.latents]
+            return [soft_round(soft_round(v, temperature) + torch.empty_like(v).uniform_(-0.5, 0.5, generator=self._rng),
+                               temperature) for v in self.latents]
         if mode == "soft-gauss":  # the same with Gaussian noise of std noise_std
-            return [soft_round(soft_round(v, temperature) + noise_std * torch.randn_like(v), temperature)
-                    for v in self.latents]
+            return [soft_round(soft_round(v, temperature) + noise_std * torch.randn(v.shape, generator=self._rng),
+                               temperature) for v in self.latents]
         if mode == "noise":
-            return [v + torch.empty_like(v).uniform_(-0.5, 0.5) for v in self.latents]
+            return [v + torch.empty_like(v).uniform_(-0.5, 0.5, generator=self._rng) for v in self.latents]
         if mode == "ste":
             return [v + (torch.round(v) - v).detach() for v in self.latents]
         return [torch.round(v) for v in self.latents]
@@ -373,7 +395,8 @@ class OverfitCodec(CompressionModel):
         steps = self.steps if steps is None else int(steps)
         h, w = hw or x.shape[-2:]
         self.reset_parameters(seed)
-        torch.manual_seed(seed)
+        self._rng = torch.Generator().manual_seed(seed)  # the relaxation's noise (not torch's global generator:
+        # candidates fitted at once in threads each draw their own)
         self.train()
         latents = self._ensure_latents(x)
         lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
@@ -506,19 +529,61 @@ class OverfitCodec(CompressionModel):
     @torch.no_grad()
     def compress(self, x: torch.Tensor, rate_idx: int = 0, method=None, steps=None, seed=0, hw=None,
                  progress=None) -> Compressed:
-        """Fit the image (:meth:`fit`), quantize the networks, write the two sections. The model keeps the
-        image's latents and quantized networks (its eval-mode ``forward`` gives the coded rate)."""
+        """Fit the image (:meth:`fit`) with the networks of every candidate width, quantize them, write the
+        two sections, keep the candidate of lowest R-D cost (its real bits, its decoded pixels). The model
+        keeps that candidate's networks and latents (its eval-mode ``forward`` gives the coded rate)."""
         self.check_method(method)
         x = x.detach().float().cpu()
         lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
+        h, w = hw or x.shape[-2:]
+        n = len(self.widths)
+        workers = min(n, torch.get_num_threads())
+        steps_done, lock = [0] * n, threading.Lock()
+
+        def fit_one(i: int):
+            if workers > 1:
+                torch.set_num_threads(1)  # this thread's own setting (OpenMP's is per thread)
+            m = self if n == 1 else type(self)(**{k: v for k, v in self.config.items() if k != "kind"})
+            m.build(i)
+
+            def report(step, total, bpp, psnr):
+                if progress is not None:
+                    with lock:
+                        steps_done[i] = step
+                        progress(sum(steps_done), n * total, bpp, psnr)
+            c = m._compress_built(x, rate_idx, lam, steps, seed, hw, report)
+            mse = float(((c.x_hat - x)[..., :h, :w] ** 2).mean())
+            return sum(c.bits.values()) / (h * w) + lam * 255.0 ** 2 * mse, c, m
+
+        if workers > 1:  # one candidate per thread, each fitting on one core (same arithmetic as one thread)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                    fitted = list(pool.map(fit_one, range(n)))
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            fitted = [fit_one(i) for i in range(n)]
+        i = min(range(n), key=lambda j: fitted[j][0])  # the lowest cost; the first of equals
+        _, c, m = fitted[i]
+        c.info["width_rd_costs"] = [f[0] for f in fitted]  # bits per pixel + lambda 255^2 MSE of each candidate
+        if m is not self:
+            self.build(i)
+            self.load_state_dict(m.state_dict())
+            self.latents, self.quantized = m.latents, m.quantized
+        return c
+
+    def _compress_built(self, x: torch.Tensor, rate_idx: int, lam: float, steps, seed, hw, progress) -> Compressed:
+        """:meth:`compress` with the networks of the current width."""
         with torch.enable_grad():
             last = self.fit(x, rate_idx, steps, seed, progress, hw)
         exponents = self._choose_steps(x, lam)
         ints, tables, layer_bits = self._quantize_params(exponents)
-        header_bits = 8 * (len(exponents) + len(tables))  # a step exponent per layer, a table per tensor
+        header_bits = 8 * (1 + len(exponents) + len(tables))  # the width, a step exponent per layer, a table per tensor
         pbits = sum(layer_bits.values()) + header_bits
         self._set_params(ints, exponents)
-        params = bytes([*exponents.values(), *tables]) + encode_symbols(
+        params = bytes([self.width_idx, *exponents.values(), *tables]) + encode_symbols(
             torch.cat([q.reshape(-1) for q in ints]).numpy().astype(np.int64),
             np.concatenate([np.full(q.numel(), i, np.int64) for q, i in zip(ints, tables)]), self.param_coder.tables())
         self.quantized = {"exponents": exponents, "bits": pbits}
@@ -531,6 +596,7 @@ class OverfitCodec(CompressionModel):
         latents = ans.get_compressed().tobytes()
         info = {"latent_bpp": latent_bits / x[0, 0].numel(), "param_bits": pbits,
                 "steps": self.steps if steps is None else int(steps), "macs_per_pixel": self.macs_per_pixel,
+                "widths": [self.arm_hidden, self.synth_hidden],
                 "fit_psnr": last["psnr"], "param_step_exponents": exponents,
                 # where the bits go: each latent grid (finest first), each layer's parameters, their header
                 "latent_bits_by_grid": grid_bits, "param_bits_by_layer": {**layer_bits, "header": header_bits}}
@@ -541,6 +607,12 @@ class OverfitCodec(CompressionModel):
     def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
         self.check_stream(sections, extra)
         params, latents = sections
+        if len(params) < 1:
+            raise CodingError("overfit stream: parameter section too short")
+        if params[0] >= len(self.widths):
+            raise CodingError("overfit stream: width out of range")
+        self.build(params[0])
+        params = params[1:]
         groups = self.param_groups()
         n_tensors, n_layers = sum(len(v) for v in groups.values()), len(groups)
         if len(params) < n_layers + n_tensors:

@@ -10,9 +10,9 @@ a stream written by another architecture under the same preset name is refused.
 
 Presets (the encoding steps only change the encoder's time, not what the decoder needs):
 
-* ``fast``: 16 hidden units in the entropy model and the synthesis (about 1,600 multiply-accumulates per
-  decoded pixel), 1,000 steps;
-* ``slow``: the same decoder, 4,000 steps.
+* ``fast``: 8 or 16 hidden units in the entropy model and the synthesis, whichever has the lower R-D cost on
+  the image (the encoder fits both; about 760 or 1,600 multiply-accumulates per decoded pixel), 1,000 steps;
+* ``slow``: the same decoders, 4,000 steps.
 
 Example:
     >>> model, rate_idx, entry = load_named("overfit:fast@0.0067")
@@ -33,14 +33,13 @@ from .errors import UnknownModel
 PREFIX = "overfit:"
 #: the architectures by preset name, and the Adam steps each encodes with by default
 PRESETS = {
-    "fast": {"grids": 7, "arm_hidden": 16, "synth_hidden": 16, "steps": 1000},
-    "slow": {"grids": 7, "arm_hidden": 16, "synth_hidden": 16, "steps": 4000},
+    "fast": {"grids": 7, "widths": [[8, 8], [16, 16]], "steps": 1000},
+    "slow": {"grids": 7, "widths": [[8, 8], [16, 16]], "steps": 4000},
 }
 #: the trade-off ``neurcomp compress --model overfit`` uses without ``--lambda`` (mshp@0.0067's)
 DEFAULT_LAMBDA = 0.0067
 #: the rate points ``neurcomp models`` lists (the shipped mshp's lambdas; any positive lambda works)
 LISTED_LAMBDAS = (0.0018, 0.0067, 0.0483)
-_ARCH_KEYS = ("kind", "grids", "arm_hidden", "synth_hidden")
 
 
 def model_name(preset: str = "fast", lmbda: float = DEFAULT_LAMBDA) -> str:
@@ -69,7 +68,9 @@ def architecture_sha256(config: dict) -> str:
     """The SHA-256 (hex) of what the decoder needs to know of ``config``: kind, grids, widths, and the
     revision of the layer layout (:data:`neurcomp.models.overfit.ARCHITECTURE_REVISION`: a stream of an
     earlier layout is refused rather than decoded into noise)."""
-    arch = {k: config[k] for k in _ARCH_KEYS} | {"revision": ARCHITECTURE_REVISION}
+    widths = config.get("widths") or [[config["arm_hidden"], config["synth_hidden"]]]
+    arch = {"kind": config["kind"], "grids": config["grids"], "widths": [list(map(int, w)) for w in widths],
+            "revision": ARCHITECTURE_REVISION}
     return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()
 
 
@@ -115,7 +116,9 @@ def details(stream_model: str, sections) -> dict:
     per pixel and the bits of the stream's two sections (the networks' parameters, the latents; each with
     its coder's few bytes of padding)."""
     model, _, _ = load_named(stream_model)
-    out = {"macs_per_pixel": round(model.macs_per_pixel, 1)}
+    if len(sections) == 2 and sections[0] and sections[0][0] < len(model.widths):
+        model.build(sections[0][0])  # the width the encoder chose (the section's first byte)
+    out = {"macs_per_pixel": round(model.macs_per_pixel, 1), "widths": [model.arm_hidden, model.synth_hidden]}
     if len(sections) == 2:
         out.update(param_bits=8 * len(sections[0]), latent_bits=8 * len(sections[1]))
     return out
