@@ -180,6 +180,22 @@ def test_the_encoder_keeps_the_width_of_lowest_rate_distortion_cost():
     assert torch.equal(kept.clamp(0, 1).float(), c.x_hat)  # the model holds the kept candidate's networks and latents
 
 
+def test_candidates_fitted_at_once_write_the_stream_of_one_thread():
+    """On 2 threads the candidate widths are fitted at once, one per thread, each on one core: the same
+    arithmetic as fitting them one after the other on one thread, so the same stream."""
+    x = golden_image(64, 64, 2)[None]
+    threads, streams = torch.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            c = OverfitCodec(grids=4, widths=[[2, 2], [6, 6]], lambdas=[0.05], steps=30).compress(x, 0)
+            streams.append(b"".join(c.sections))
+            assert torch.get_num_threads() == n  # restored after the parallel fits
+    finally:
+        torch.set_num_threads(threads)
+    assert streams[0] == streams[1]
+
+
 def test_the_stream_says_where_its_bits_go():
     """Per grid (finest first) and per layer, the bits add up to the coder's totals."""
     m, c = _coded()
