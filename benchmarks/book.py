@@ -10,7 +10,8 @@ Each chapter of ``_toc.yml`` is executed in a fresh kernel (as the build does, w
 notebooks themselves, the re-execution a re-shipped network needs, timed on the way). The HTML is then
 rendered from the committed outputs (execution off; what the browser test builds), and with
 ``--build`` the README's build command runs end to end. Prints a table and writes JSON
-(default ``benchmarks/results/book.json``): per chapter its seconds and whether it stayed under the
+(default ``benchmarks/results/book.json``; ``--inplace`` also records in each notebook the CPU it ran on, see
+``neurcomp.book.nbcompare``): per chapter its seconds and whether it stayed under the
 budget (default 180 s, the book's "about 3 minutes on 2 cores"), the render and build seconds, and
 the machine (CPU count, load average, torch threads).
 """
@@ -36,6 +37,7 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 from neurcomp.book import build as book_build  # noqa: E402
+from neurcomp.book import nbcompare  # noqa: E402
 
 chapters = book_build.chapters  # the notebooks of _toc.yml, in its order
 
@@ -54,8 +56,18 @@ def time_chapter(path: Path, env: dict, timeout: int, inplace: bool = False) -> 
                               env=env, capture_output=True, text=True, cwd=path.parent)
         seconds = time.perf_counter() - t0
     ok = proc.returncode == 0
+    if inplace and ok:
+        record_cpu(path)
     return {"chapter": path.stem, "seconds": round(seconds, 1), "ok": ok,
             "error": None if ok else (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+
+
+def record_cpu(path: Path) -> None:
+    """Write the CPU that executed the notebook into its metadata (``neurcomp.executed_on``): nbval compares its
+    float32 optimizations' digits strictly on that CPU, within a tolerance on others (neurcomp.book.nbcompare)."""
+    nb = json.loads(path.read_text())
+    nb.setdefault("metadata", {}).setdefault("neurcomp", {})[nbcompare.EXECUTED_ON] = nbcompare.cpu_fingerprint()
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def time_render(env: dict) -> float:

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -156,6 +157,34 @@ def group_name(dataset: str, crop: int | tuple | None) -> str:
     return f"crops {h}" if h == w else f"crops {h}x{w}"
 
 
+def cpu_fingerprint() -> str:
+    """What decides a float32 result's last bits on this machine: the architecture, the CPU's vendor, family,
+    model and stepping, a hash of its feature flags (AVX2, AVX-512, AMX, ...), the cache size, the vector
+    kernels PyTorch dispatches to and PyTorch's version (Linux: ``/proc/cpuinfo``; elsewhere what
+    :mod:`platform` says).
+
+    Recorded in a results file's provenance (``cpu``) and in a re-executed chapter's metadata: float32
+    encoders and optimizers are exact on the CPU that wrote a number, within a tolerance on another one.
+
+    >>> fp = cpu_fingerprint(); fp == cpu_fingerprint() and "torch" in fp
+    True
+    """
+    import torch
+
+    parts = [platform.machine()]
+    try:
+        block = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+        info = dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
+        flags = hashlib.sha256(" ".join(sorted(info.get("flags", "").split())).encode()).hexdigest()[:10]
+        parts += [info.get("vendor_id", "?"), info.get("model name", "?"),
+                   f"family {info.get('cpu family', '?')} model {info.get('model', '?')} stepping {info.get('stepping', '?')}",
+                   f"flags {flags}", f"cache {info.get('cache size', '?')}"]
+    except OSError:
+        parts.append(platform.processor() or "?")
+    parts += [f"kernels {torch.backends.cpu.get_cpu_capability()}", f"torch {torch.__version__}"]
+    return " | ".join(parts)
+
+
 def provenance(command: str | None = None, weights: Mapping[str, str | None] | None = None, **more) -> dict:
     """The ``provenance`` block of a results file: the command (default this process's), a new run id,
     the weights fingerprints it depends on, when, and the versions."""
@@ -165,7 +194,7 @@ def provenance(command: str | None = None, weights: Mapping[str, str | None] | N
             "weights": dict(weights or {}),
             "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "neurcomp": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), **more}
+            "machine": platform.machine(), "cpu": cpu_fingerprint(), **more}
 
 
 def write(path: str | os.PathLike, records: Iterable[Record], prov: Mapping[str, Any], **details) -> Path:

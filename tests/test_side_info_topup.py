@@ -94,22 +94,35 @@ def test_a_caption_long_enough_is_coded_as_before(tiny_bitsback):
 
 #: SHA-256 of what the shipped bitsback@0.0067 writes with a caption that is long enough, computed with the
 #: encoder before top-ups existed (commit 62890c7, one thread). Re-shipping bitsback weights changes them:
-#: recompute with this code then (and say so), as for tests/golden/streams.json.
-BEFORE_TOPUP = {"stream": "c75c12bd2a2a09d4ef1c82223ead91d52270e1470d63863099b0c9a7a722db9e",
-                "archive": "25211737cdd5bfe26eec83393dbfff873644770fedf620dec14e9c905d0ea227"}
+#: recompute with this code then (and say so), as for tests/golden/streams.json. Byte for byte on the CPU ``cpu``
+#: that wrote them (checked there in this session), their header and length elsewhere (float32 encoders, see
+#: test_golden_streams.stream_problem).
+BEFORE_TOPUP = {"cpu": ("x86_64 | GenuineIntel | Intel(R) Xeon(R) Processor | family 6 model 167 stepping 1 | "
+                        "flags fc7df03f53 | cache 491520 KB | kernels AVX512 | torch 2.13.0+cpu"),
+                "stream": {"sha256": "c75c12bd2a2a09d4ef1c82223ead91d52270e1470d63863099b0c9a7a722db9e", "bytes": 2358,
+                           "header": "6f7bb274e9674738"},
+                "archive": {"sha256": "25211737cdd5bfe26eec83393dbfff873644770fedf620dec14e9c905d0ea227", "bytes": 2971}}
 LONG_SIDE = bytes(range(256)) * 8 + b"xyz"  # 2051 bytes
 
 
 def test_shipped_model_with_a_long_caption_writes_the_bytes_it_wrote_before():
-    from test_golden_streams import golden_image
+    from test_golden_streams import FOREIGN_BYTES, golden_image, stream_problem
+
+    from neurcomp.book.nbcompare import cpu_fingerprint
 
     b = golden_image(64, 64, 2)
     data, info = one_thread(compress_image, b, "bitsback@0.0067", "bitsback_no_iter", None, seed=0,
                             side_info=LONG_SIDE)
-    assert hashlib.sha256(data).hexdigest() == BEFORE_TOPUP["stream"] and info["extra_info"]["initial_bits"] == 0
+    assert stream_problem(data, BEFORE_TOPUP["stream"], BEFORE_TOPUP["cpu"]) is None
+    assert info["extra_info"]["initial_bits"] == 0
     archive, report = one_thread(compress_archive, [("a", golden_image(80, 112, 1)), ("b", b)], "bitsback@0.0067",
                                  method="bitsback_no_iter", side_info=LONG_SIDE)
-    assert hashlib.sha256(archive).hexdigest() == BEFORE_TOPUP["archive"] and report["initial_bits"] == 0
+    want = BEFORE_TOPUP["archive"]
+    if BEFORE_TOPUP["cpu"] == cpu_fingerprint():
+        assert hashlib.sha256(archive).hexdigest() == want["sha256"]
+    else:  # float32 encoders: another CPU may decide a latent otherwise
+        assert abs(len(archive) - want["bytes"]) <= max(FOREIGN_BYTES * want["bytes"], 16)
+    assert report["initial_bits"] == 0
 
 
 def test_forged_top_up_parameters_are_refused(bitsback_zoo):

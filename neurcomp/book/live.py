@@ -20,7 +20,7 @@ from ..evaluate import centre_crop, evaluate_model
 from ..inference import PAPER_STEPS, optimize_latents, schedule_for
 from ..inference.iterative import amortized_latents
 from ..models.bitsback import side_info_words
-from ..results import CODECS
+from ..results import CODECS, cpu_fingerprint
 from ..zoo import load_pretrained
 from .benchmarks import Result, installed_weights
 
@@ -73,6 +73,15 @@ def _amortized_symbols(model, x, rate_idx):
 ENCODER_RULE = "deterministic encoder: exact where the file was made; 0.1 % of the rate and 0.01 dB on another CPU"
 
 
+#: what an exact check becomes on a CPU other than the one that wrote the file (or a file that does not say)
+FOREIGN = "on another CPU than the file's"
+
+
+def _made_here(result) -> bool:
+    """Whether the results file was written on this CPU (its provenance records ``cpu`` since 2026-12-08)."""
+    return ((result.data or {}).get("provenance") or {}).get("cpu") == cpu_fingerprint()
+
+
 def _encoder_checks(what: str, rate_label: str, source: str, stored: dict, bpp: float, psnr: float) -> list[Check]:
     """The rate and PSNR of a deterministic encoder against a stored record."""
     return [Check(f"{what} {rate_label}", source, stored.bpp, bpp, 1e-3 * stored.bpp, ENCODER_RULE),
@@ -114,7 +123,9 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
     REC file of Flamich et al.'s coder. SGA's noise depends on the batch it was drawn for: rerun on the stored
     batch it agrees exactly, on a smaller batch within 3 % of the rate and 0.15 dB. Bits-back's
     net rate depends on the random side information (which sample of q(z|x) is decoded from it):
-    within 5 % or 0.02 bpp, its PSNR exactly.
+    within 5 % or 0.02 bpp, its PSNR exactly. The exact SGA and bits-back checks hold on the CPU that wrote
+    the file (its provenance's ``cpu``); elsewhere float32 steps may decide a latent otherwise, and they are
+    held to 3 % and 0.15 dB (SGA) and 0.01 dB (bits-back's PSNR).
 
     Parameters
     ----------
@@ -131,7 +142,6 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
     """
     checks: list[Check] = []
     usable = {n: r for n, r in results.items() if r.data is not None and r.status in ("current", "unrecorded")}
-    exact = "deterministic: exact"
 
     def points(values, k):
         values = sorted(set(values))
@@ -208,14 +218,16 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
             res = optimize_latents(model, x, ri, method="sga", steps=steps, seed=a.get("seed", 0),
                                    record_every=max(1, steps // (50 if name == "sga" else 20)),
                                    **recorded_schedule(stored))
-        rule = exact if cheap else "SGA noise drawn for another batch: 3 % of the rate, 0.15 dB"
+        cheap_here = cheap and _made_here(usable[name])
+        rule = (f"SGA on the stored batch: exact; 3 % of the rate, 0.15 dB {FOREIGN}" if cheap
+                else "SGA noise drawn for another batch: 3 % of the rate, 0.15 dB")
         for nm, (bits, _, p) in zip(names, _hyperprior_coded(model, x, ri, res.y_symbols, res.z_int)):
             s = _stored(usable[name].records, method="sga", image=nm, steps=steps, value=lam)
             bpp = bits / (x.shape[-1] * x.shape[-2])
             checks += [Check(f"mshp@{lam:g} SGA {steps} steps {nm} crop bpp", name, s.bpp, bpp,
-                             0.0 if cheap else 0.03 * s.bpp, rule),
+                             0.0 if cheap_here else 0.03 * s.bpp, rule),
                        Check(f"mshp@{lam:g} SGA {steps} steps {nm} crop PSNR", name, s.psnr, p,
-                             1e-6 if cheap else 0.15, rule)]
+                             1e-6 if cheap_here else 0.15, rule)]
         log(f"  {name}: SGA, {steps} steps, on {len(names)} crop(s), {time.perf_counter() - t0:.1f} s")
     # bits-back without iteration ([A6])
     if "bitsback" in usable and results["bitsback"].status == "current":
@@ -226,7 +238,8 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
         names, x = _images(min(a["images"], 4 if full else 2), a["crop"])
         rng = np.random.default_rng(2024)
         t0 = time.perf_counter()
-        rule = "random side information: 5 % or 0.02 bpp; PSNR exact"
+        here = _made_here(usable["bitsback"])
+        rule = f"random side information: 5 % or 0.02 bpp; PSNR exact, 0.01 dB {FOREIGN}"
         for m in methods:
             for lam in lams:
                 for nm, row in zip(names, bits_back_rows(f"bitsback@{lam:g}", x, m, a["steps"], a.get("seed", 0), rng)):
@@ -234,7 +247,7 @@ def live_subset(results: Mapping[str, Result], full: bool = False, log=print) ->
                     checks += [Check(f"bitsback@{lam:g} {m} {nm} crop net bpp", "bitsback", s.bpp,
                                      row["net_bpp"], max(0.05 * s.bpp, 0.02), rule),
                                Check(f"bitsback@{lam:g} {m} {nm} crop PSNR", "bitsback", s.psnr, row["psnr"],
-                                     1e-6, rule)]
+                                     1e-6 if here else 0.01, rule)]
         log(f"  bitsback: {', '.join(methods)} on {len(names)} crop(s) x {len(lams)} rate points, "
             f"{time.perf_counter() - t0:.1f} s")
     # REC: Flamich et al.'s coder on one whole image at the highest beta (the fewest bits, the fastest)
