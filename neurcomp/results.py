@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -157,6 +158,7 @@ def group_name(dataset: str, crop: int | tuple | None) -> str:
     return f"crops {h}" if h == w else f"crops {h}x{w}"
 
 
+@functools.cache
 def cpu_fingerprint() -> str:
     """What decides a float32 result's last bits on this machine: the architecture, the CPU's vendor, family,
     model and stepping, a hash of its feature flags (AVX2, AVX-512, AMX, ...), the cache size, the vector

@@ -45,6 +45,11 @@ def describe(data: bytes) -> dict:
             "header": hashlib.sha256(header.encode()).hexdigest()[:16]}
 
 
+def length_agrees(got_bytes: int, want_bytes: int) -> bool:
+    """Whether a stream written on another CPU has the golden length, within :data:`FOREIGN_BYTES` or 16 bytes."""
+    return abs(got_bytes - want_bytes) <= max(FOREIGN_BYTES * want_bytes, 16)
+
+
 def stream_problem(data: bytes, want: dict, written_on: str) -> str | None:
     """Why ``data`` is not the golden stream ``want`` (None: it is): byte for byte on the CPU that wrote it
     (``written_on``), its header and length within :data:`FOREIGN_BYTES` on another one."""
@@ -53,7 +58,7 @@ def stream_problem(data: bytes, want: dict, written_on: str) -> str | None:
         return None if got["sha256"] == want["sha256"] else "other bytes than the golden stream"
     if got["header"] != want["header"]:
         return "another container header than the golden stream's"
-    if abs(got["bytes"] - want["bytes"]) > max(FOREIGN_BYTES * want["bytes"], 16):
+    if not length_agrees(got["bytes"], want["bytes"]):
         return f"{got['bytes']} bytes, the golden stream {want['bytes']} (on another CPU than the one that wrote it)"
     return None
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..results import cpu_fingerprint  # noqa: F401 (re-exported: what the notebooks record)
+from ..results import cpu_fingerprint  # what the notebooks record (also re-exported)
 
 #: relative tolerance of a printed number
 RTOL = 1e-3
@@ -215,18 +215,9 @@ def rule_for(notebook_metadata, cell_tags, here: str | None = None) -> dict:
     False
     """
     made_on = (notebook_metadata or {}).get("neurcomp", {}).get(EXECUTED_ON)
-    if made_on is not None and made_on == (here if here is not None else _here()):
+    if made_on is not None and made_on == (here if here is not None else cpu_fingerprint()):
         return {"rtol": RTOL, "units": PRINTED_UNITS, "values": True}
     return {"rtol": FOREIGN_RTOL, "units": FOREIGN_UNITS, "values": SAME_CPU_TAG not in (cell_tags or [])}
-
-
-_HERE: list[str] = []
-
-
-def _here() -> str:
-    if not _HERE:
-        _HERE.append(cpu_fingerprint())
-    return _HERE[0]
 
 
 def _compare_outputs(cell, test, ref, skip_compare=None):
