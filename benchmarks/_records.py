@@ -150,7 +150,8 @@ LAYOUTS = {"baselines": (lambda d: codec_records(d["records"], _dataset(d)), ("r
            "bitsback": (_bitsback, ("records", "weights"))}
 #: the layout of each results file name
 FILE_LAYOUT = {"baselines": "baselines", "codec": "codec", "codec_held_out": "codec", "codec_compressai": "codec", "dvae": "dvae", "rec": "rec",
-               "rec_betas": "rec", "vq": "vq", "sga": "sga", "bitsback": "bitsback"}
+               "rec_betas": "rec", "vq": "vq", "sga": "sga", "sga_256": "sga",
+               "bitsback": "bitsback"}
 
 
 def _recorded_weights(d) -> dict | None:
