@@ -49,7 +49,7 @@ from neurcomp.codec import compress_image, decompress_stream  # noqa: E402
 from neurcomp.data import kodak, save_png  # noqa: E402
 from neurcomp.evaluate import centre_crop  # noqa: E402
 from neurcomp.metrics import bd_rate, psnr  # noqa: E402
-from neurcomp.zoo.overfit import PRESETS, model_name  # noqa: E402
+from neurcomp.zoo.overfit import PRESETS, architecture_sha256, model_name  # noqa: E402
 
 CODECS = ("jpeg", "webp", "avif")
 
@@ -126,7 +126,9 @@ def main(argv=None) -> int:
     import neurcomp.models.overfit as overfit_module  # its source's hash: a partial run of other code starts afresh
 
     code = hashlib.sha256(Path(overfit_module.__file__).read_bytes()).hexdigest()[:16]
+    arch = architecture_sha256({"kind": "overfit", **PRESETS[args.preset]})[:16]  # with the starting networks' file
     settings = {k: v for k, v in vars(args).items() if k != "json"} | {"steps": steps, "overfit_code": code,
+                                                                        "architecture": arch,
                                                                         "images": [n for n, _ in images]}
     partial, partial_path = resume_partial(args.json, settings, done=[])
     out_dir = Path(tempfile.mkdtemp(prefix="overfit_streams_"))

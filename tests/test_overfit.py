@@ -214,3 +214,71 @@ def test_the_stream_says_where_its_bits_go():
     assert len(by_grid) == m.grids and abs(sum(by_grid) - c.bits["latents"]) < 1e-6
     assert list(by_layer)[:-1] == list(m.param_groups()) and abs(sum(by_layer.values()) - c.bits["params"]) < 1e-6
     assert by_grid[0] > by_grid[-1] >= 0  # the finest grid holds most latents
+
+
+def _init_values(m: OverfitCodec, seed: int) -> dict:
+    """Starting networks for ``m``'s width: seeded values on the exact decoder's grid (multiples of 2^-11)."""
+    g = torch.Generator().manual_seed(seed)
+    return {f"{m.arm_hidden}x{m.synth_hidden}": {n: torch.round(torch.randn(t.shape, generator=g, dtype=torch.float64) * 0.3 * 2048) / 2048
+                                                  for n, t in m.named_parameters()}}
+
+
+def test_shipped_starting_networks_are_where_encoding_starts_and_what_the_stream_codes_from():
+    """With starting networks (set_init) a fit starts from them and the stream codes each parameter's difference
+    to them: unfitted networks cost almost nothing, a decoder with the same starting networks decodes the
+    encoder's pixels, one without them does not."""
+    x = golden_image(64, 64, 2)[None]
+    m = OverfitCodec(**TINY)
+    init = _init_values(m, 3)
+    m.set_init(init)
+    assert all(torch.equal(t.double(), init["6x6"][n]) for n, t in m.named_parameters())
+    unfitted = m.compress(x, 0, steps=0)
+    plain = OverfitCodec(**TINY).compress(x, 0, steps=0)  # random networks, coded from zero
+    n_tensors = sum(len(v) for v in m.param_groups().values())
+    assert unfitted.bits["params"] < 8 * (1 + len(m.param_groups()) + n_tensors) + 2 * n_tensors < plain.bits["params"] / 4
+    c = m.compress(x, 1)
+    same = OverfitCodec(**TINY)
+    same.set_init(init)
+    assert torch.equal(same.decompress(c.sections, c.latent_shape, 1), c.x_hat)
+    assert not torch.equal(OverfitCodec(**TINY).decompress(c.sections, c.latent_shape, 1), c.x_hat)
+
+
+def test_starting_networks_off_the_exact_grid_are_refused():
+    m = OverfitCodec(**TINY)
+    bad = _init_values(m, 0)
+    bad["6x6"]["arm.0.bias"] = bad["6x6"]["arm.0.bias"] + 2.0 ** -13
+    with pytest.raises(ValueError, match="multiples of 2\\^-11"):
+        m.set_init(bad)
+
+
+def test_the_warm_preset_starts_from_the_shipped_networks_of_the_nearest_lambda():
+    from neurcomp.zoo.overfit import PRESETS, architecture_sha256, init_path, load_named
+
+    card = json.loads(init_path("overfit_init").read_text())
+    lams = sorted(float(v) for v in card["lambdas"])
+    model, _, entry = load_named("overfit:warm@0.0070")  # nearest (in log lambda): 0.0067
+    nearest = min(lams, key=lambda v: abs(float(torch.log(torch.tensor(v / 0.007)))))
+    ints = card["lambdas"][f"{nearest:g}"]["16x16"]["arm.0.weight"]["ints"]
+    assert torch.equal(model.init_values["16x16"]["arm.0.weight"].flatten() * 2048, torch.tensor(ints, dtype=torch.float64))
+    assert set(model.init_values) == {f"{a}x{s}" for a, s in PRESETS["warm"]["widths"]}
+    assert torch.equal(model.arm[0].weight.double(), model.init_values["16x16"]["arm.0.weight"])  # it starts there
+    fast = {**PRESETS["warm"], "kind": "overfit"}
+    del fast["init"]
+    assert entry["sha256"] != architecture_sha256(fast)  # the starting networks are part of the fingerprint
+
+
+def test_a_model_named_after_starting_networks_it_has_not_loaded_refuses_to_code():
+    m = OverfitCodec(**TINY, init="overfit_init")
+    with pytest.raises(ValueError, match="set_init"):
+        m.compress(golden_image(64, 64, 2)[None], 0, steps=1)
+    with pytest.raises(ValueError, match="set_init"):
+        m.decompress([b"\0", b""], (1, 1), 0)
+
+
+def test_a_warm_stream_decodes_through_the_codec_and_names_its_preset():
+    from neurcomp.codec import compress_image, decompress_stream
+
+    x = golden_image(64, 64, 2)
+    data, info = compress_image(x, "overfit:warm@0.0483", steps=3)
+    img, stream = decompress_stream(data)
+    assert stream.model == "overfit:warm@0.0483" and (img == info["x_hat"]).all()

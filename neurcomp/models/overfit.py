@@ -30,6 +30,12 @@ the encoder fits every candidate of ``widths`` (pairs of ARM and synthesis width
 ``torch.get_num_threads()`` at once) and keeps the one of lowest R-D cost, measured on its real stream and
 decoded pixels; the stream's first byte says which.
 
+**Where the networks start.** From seeded random weights by default (the stream then codes the quantized
+parameters themselves), or from shipped starting networks (:meth:`OverfitCodec.set_init`, learned across
+training photos by :mod:`neurcomp.train_overfit`; the zoo's ``warm`` preset): a thousand steps get further
+from a start that already fits images, and the stream codes each parameter's quantized *difference* to its
+starting value, which the decoder adds back.
+
 **Exact decoding.** Everything the decoder computes runs in float64 on *dyadic* numbers: the parameters
 are integers times :math:`2^{-p}`, the latents integers, and every layer's output is rounded to a
 multiple of :math:`2^{-16}` (:data:`ACT_FRACTION_BITS`). Products and sums of such numbers need at most
@@ -39,7 +45,8 @@ entropy coder's table choices (``round(mean)``, the mean's 1/16 fraction, the sc
 log-scale) are then the same on every machine.
 
 **Stream** (two sections): the parameters (one byte: the width; one byte per layer: the step exponent ``p``; one byte per
-tensor: the table of its integers; then the integers, range-coded under zero-mean discretized Gaussians)
+tensor: the table of its integers; then the integers, each parameter's difference to its starting value (or
+zero) in steps ``2^-p``, range-coded under zero-mean discretized Gaussians)
 and the latents (constriction's ANS stack, coarsest grid first, anchors then non-anchors, each latent
 under the :class:`~neurcomp.entropy.OffsetGaussianConditional` table of its predicted mean and scale).
 
@@ -205,7 +212,7 @@ class OverfitCodec(CompressionModel):
 
     def __init__(self, grids: int = 7, arm_hidden: int = 16, synth_hidden: int = 16, lambdas=(0.0067,),
                  steps: int = 2000, lr: float = 0.01, ste_fraction: float = 0.05, relax: str = "soft",
-                 ste_lr: float = 0.1, latent_lr: float = 0.05, widths=None):
+                 ste_lr: float = 0.1, latent_lr: float = 0.05, widths=None, init: str | None = None):
         super().__init__()
         self.grids = int(grids)
         self.widths = [(int(a), int(s)) for a, s in (widths or [(arm_hidden, synth_hidden)])]
@@ -218,6 +225,9 @@ class OverfitCodec(CompressionModel):
         if relax not in RELAXATIONS:
             raise ValueError(f"relax is one of {', '.join(RELAXATIONS)}, not {relax!r}")
         self.relax, self.ste_lr, self.latent_lr = relax, float(ste_lr), float(latent_lr)
+        #: the name of the networks' starting point (:meth:`set_init`; ``None``: seeded random, coded from zero)
+        self.init = init
+        self.init_values: dict[str, dict[str, torch.Tensor]] | None = None
         self.stride = 2 ** (self.grids - 1)
         self.entropy = OffsetGaussianConditional()
         self.param_coder = GaussianConditional()
@@ -245,7 +255,7 @@ class OverfitCodec(CompressionModel):
         return {"kind": self.kind, "grids": self.grids, "widths": [list(w) for w in self.widths],
                 "lambdas": self.lambdas, "steps": self.steps, "lr": self.lr,
                 "ste_fraction": self.ste_fraction, "relax": self.relax, "ste_lr": self.ste_lr,
-                "latent_lr": self.latent_lr}
+                "latent_lr": self.latent_lr, **({"init": self.init} if self.init else {})}
 
     # -- the networks
     def reset_parameters(self, seed: int = 0) -> None:
@@ -263,7 +273,32 @@ class OverfitCodec(CompressionModel):
             self.synth[2].bias.fill_(0.5)  # mid-grey before anything is learned
             self.arm_grid_bias.zero_()
             self.up_taps.zero_()
+            for name, t in self.named_parameters():  # a shipped starting point replaces the random one
+                if (v := self._init_of(name, t)) is not None:
+                    t.copy_(v)
         self.latents, self.quantized = None, None
+
+    def set_init(self, values: dict[str, dict[str, torch.Tensor]]) -> None:
+        """The networks' starting point, per candidate width: ``{"AxS": {parameter name: tensor}}`` (``"16x16"``
+        for ARM and synthesis 16 wide), every value a multiple of ``2^-11`` below ``2^6`` in magnitude (the
+        exact decoder's range). Encoding starts from it instead of random weights, and the stream codes each
+        parameter's *difference* to it, so a decoder needs the same values (the zoo's ``overfit`` presets load
+        them from a file whose hash is in the architecture's fingerprint)."""
+        for key, tensors in values.items():
+            for name, t in tensors.items():
+                v = t.double()
+                if (v.abs() >= PARAM_LIMIT).any() or not torch.equal(v, torch.round(v * 2.0 ** 11) / 2.0 ** 11):
+                    raise ValueError(f"init {key} {name}: values are multiples of 2^-11 below 2^6 in magnitude")
+        self.init_values = {k: {n: t.double() for n, t in v.items()} for k, v in values.items()}
+        self.reset_parameters()
+
+    def _init_of(self, name: str, t: torch.Tensor) -> torch.Tensor | None:
+        """The shipped starting value of parameter ``name`` (shape of ``t``) at the current width, float64, or
+        None (then the parameter starts random and the stream codes it from zero)."""
+        got = (self.init_values or {}).get(f"{self.arm_hidden}x{self.synth_hidden}", {}).get(name)
+        if got is not None and got.shape != t.shape:
+            raise ValueError(f"init {name}: shape {tuple(got.shape)}, the model's is {tuple(t.shape)}")
+        return got
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """The layers whose parameters the stream carries, in stream order, each with its own quantization
@@ -432,8 +467,10 @@ class OverfitCodec(CompressionModel):
         for name, params in self.param_groups().items():
             p = exponents[name]
             for t in params:
-                limit = PARAM_LIMIT * 2.0 ** p - 1  # the exact arithmetic's range (see _dyadic)
-                q = torch.round(t.detach().double().cpu() * 2.0 ** p).clamp(-limit, limit)
+                ref = self._reference(t)  # the stream codes t - ref (ref: the shipped starting point, or 0)
+                lo = torch.ceil((-PARAM_LIMIT + 2.0 ** -11 - ref) * 2.0 ** p)  # the exact arithmetic's range (_dyadic)
+                hi = torch.floor((PARAM_LIMIT - 2.0 ** -11 - ref) * 2.0 ** p)
+                q = torch.minimum(torch.maximum(torch.round((t.detach().double().cpu() - ref) * 2.0 ** p), lo), hi)
                 idx = int(coder.scale_index(q.std(unbiased=False).clamp_min(SCALE_MIN).reshape(1))[0])
                 ints.append(q)
                 tables.append(idx)
@@ -446,7 +483,13 @@ class OverfitCodec(CompressionModel):
         with torch.no_grad():
             for name, params in self.param_groups().items():
                 for t in params:
-                    t.copy_((next(it) / 2.0 ** exponents[name]).to(t.dtype))
+                    t.copy_((self._reference(t) + next(it) / 2.0 ** exponents[name]).to(t.dtype))
+
+    def _reference(self, t: nn.Parameter) -> torch.Tensor:
+        """What the stream codes parameter ``t``'s difference to: its shipped starting value, or zeros."""
+        name = next(n for n, v in self.named_parameters() if v is t)
+        got = self._init_of(name, t)
+        return torch.zeros(t.shape, dtype=torch.float64) if got is None else got
 
     @torch.no_grad()
     def _rd_cost(self, x: torch.Tensor, lam: float, exponents: dict[str, int], floats: list) -> float:
@@ -533,6 +576,7 @@ class OverfitCodec(CompressionModel):
         two sections, keep the candidate of lowest R-D cost (its real bits, its decoded pixels). The model
         keeps that candidate's networks and latents (its eval-mode ``forward`` gives the coded rate)."""
         self.check_method(method)
+        self._check_init()
         x = x.detach().float().cpu()
         lam = float(rate_values(self.lambdas, rate_idx, 1, "cpu")[0])
         h, w = hw or x.shape[-2:]
@@ -544,6 +588,7 @@ class OverfitCodec(CompressionModel):
             if workers > 1:
                 torch.set_num_threads(1)  # this thread's own setting (OpenMP's is per thread)
             m = self if n == 1 else type(self)(**{k: v for k, v in self.config.items() if k != "kind"})
+            m.init_values = self.init_values  # the same starting networks (and coding reference)
             m.build(i)
 
             def report(step, total, bpp, psnr):
@@ -603,8 +648,14 @@ class OverfitCodec(CompressionModel):
         return Compressed([params, latents], tuple(s >> (self.grids - 1) for s in x.shape[-2:]), x_hat,
                           {"latents": latent_bits, "params": pbits}, info=info)
 
+    def _check_init(self) -> None:
+        if self.init and self.init_values is None:
+            raise ValueError(f"this overfit model starts from the networks {self.init!r}: load them first (set_init; "
+                             f"the zoo's presets do)")
+
     @torch.no_grad()
     def decompress(self, sections, latent_shape, rate_idx: int = 0, extra: bytes = b"") -> torch.Tensor:
+        self._check_init()
         self.check_stream(sections, extra)
         params, latents = sections
         if len(params) < 1:

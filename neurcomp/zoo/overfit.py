@@ -12,7 +12,11 @@ Presets (the encoding steps only change the encoder's time, not what the decoder
 
 * ``fast``: 8 or 16 hidden units in the entropy model and the synthesis, whichever has the lower R-D cost on
   the image (the encoder fits both; about 760 or 1,600 multiply-accumulates per decoded pixel), 1,000 steps;
-* ``slow``: the same decoders, 4,000 steps.
+* ``slow``: the same decoders, 4,000 steps;
+* ``warm``: the same decoders, 1,000 steps, starting from networks fitted to training photos
+  (:mod:`neurcomp.train_overfit`, Reptile: one starting point per width at each of its lambdas, the nearest
+  one used) instead of random ones; the stream codes the differences to them, so the decoder loads the same
+  file (``neurcomp/zoo/overfit_init.json``, its SHA-256 in the architecture fingerprint).
 
 Example:
     >>> model, rate_idx, entry = load_named("overfit:fast@0.0067")
@@ -25,16 +29,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from pathlib import Path
+
+import torch
 
 from ..models import build_model
 from ..models.overfit import ARCHITECTURE_REVISION
 from .errors import UnknownModel
 
 PREFIX = "overfit:"
+#: where the shipped starting networks are (:func:`load_init`)
+INIT_DIR = Path(__file__).resolve().parent
 #: the architectures by preset name, and the Adam steps each encodes with by default
 PRESETS = {
     "fast": {"grids": 7, "widths": [[8, 8], [16, 16]], "steps": 1000},
     "slow": {"grids": 7, "widths": [[8, 8], [16, 16]], "steps": 4000},
+    "warm": {"grids": 7, "widths": [[8, 8], [16, 16]], "steps": 1000, "init": "overfit_init"},
 }
 #: the trade-off ``neurcomp compress --model overfit`` uses without ``--lambda`` (mshp@0.0067's)
 DEFAULT_LAMBDA = 0.0067
@@ -65,13 +76,35 @@ def parse_name(name: str) -> tuple[str, float]:
 
 
 def architecture_sha256(config: dict) -> str:
-    """The SHA-256 (hex) of what the decoder needs to know of ``config``: kind, grids, widths, and the
+    """The SHA-256 (hex) of what the decoder needs to know of ``config``: kind, grids, widths, the
     revision of the layer layout (:data:`neurcomp.models.overfit.ARCHITECTURE_REVISION`: a stream of an
-    earlier layout is refused rather than decoded into noise)."""
+    earlier layout is refused rather than decoded into noise) and, for a preset that starts from shipped
+    networks, the SHA-256 of their file (the stream codes the differences to them)."""
     widths = config.get("widths") or [[config["arm_hidden"], config["synth_hidden"]]]
     arch = {"kind": config["kind"], "grids": config["grids"], "widths": [list(map(int, w)) for w in widths],
             "revision": ARCHITECTURE_REVISION}
+    if config.get("init"):
+        arch["init_sha256"] = hashlib.sha256(init_path(config["init"]).read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()
+
+
+def init_path(name: str) -> Path:
+    """The file of the shipped starting networks ``name`` (``neurcomp/zoo/<name>.json``)."""
+    path = INIT_DIR / f"{name}.json"
+    if not path.is_file():
+        raise UnknownModel(f"no shipped overfit starting point {name!r} ({path} is missing)")
+    return path
+
+
+def load_init(name: str, lmbda: float) -> dict[str, dict[str, torch.Tensor]]:
+    """The starting networks of :func:`init_path` for the trade-off ``lmbda`` (those fitted at the nearest
+    lambda of the file, in log lambda) as :meth:`~neurcomp.models.OverfitCodec.set_init` takes them: per
+    width ``"AxS"``, each parameter's tensor (integers times ``2^-fraction_bits``)."""
+    card = json.loads(init_path(name).read_text())
+    scale = 2.0 ** -int(card["fraction_bits"])
+    nearest = min(card["lambdas"], key=lambda v: abs(math.log(float(v) / lmbda)))
+    return {width: {n: torch.tensor(t["ints"], dtype=torch.float64).reshape(t["shape"]) * scale
+                    for n, t in tensors.items()} for width, tensors in card["lambdas"][nearest].items()}
 
 
 def load_named(name: str):
@@ -80,6 +113,8 @@ def load_named(name: str):
     preset, lmbda = parse_name(name)
     config = {"kind": "overfit", **PRESETS[preset], "lambdas": [lmbda]}
     model = build_model(config).eval()
+    if config.get("init"):
+        model.set_init(load_init(config["init"], lmbda))
     entry = {"name": name, "base": f"{PREFIX}{preset}", "kind": "overfit", "rate_param": "lambda", "value": lmbda,
              "params": 0, "rate_idx": 0, "sha256": architecture_sha256(config), "config": config}
     return model, 0, entry
