@@ -120,6 +120,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     Benchmark("overfit", "overfit.py", ("--images", "6", "--crop", "256", "--preset", "fast", "--threads", "2"),
               ("mshp",), 70, "the overfitted codec (chapter 10; its two candidate widths fitted at once on 2 cores) "
               "against mshp amortized, JPEG, WebP and AVIF, 6 centre crops of 256 px (resumable)"),
+    Benchmark("overfit_warm", "overfit.py", ("--images", "6", "--crop", "256", "--preset", "warm", "--threads", "2"),
+              ("mshp",), 45, "the overfitted codec started from shipped networks (the warm preset) on overfit.json's "
+              "crops (resumable)"),
     # after overfit.json: chapter 9 keeps the first file of equal rows, and overfit.json's amortized rows on these
     # crops are real files (container header included), as chapter 10 shows them
     Benchmark("sga_256", "sga.py", ("--images", "6", "--crop", "256", "--steps", "2000", "--sga-steps", "--methods", "sga",
